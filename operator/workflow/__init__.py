@@ -1,0 +1,23 @@
+"""workflow: run scientific and operational Work on Kubernetes.
+
+The package holds the Work object users script against (`workflow.definitions`),
+the HTTP client for the buckets work queue (`workflow.http`), the buckets
+service itself (`workflow.buckets`), the executor that runs a Work
+(`workflow.runner`) and the Kubernetes operator (`workflow.controller`).
+"""
+
+from pathlib import Path
+from warnings import filterwarnings
+
+# pydantic-settings warns when /run/secrets is absent, which is the normal case
+# outside containers; the secrets source simply contributes nothing then.
+filterwarnings("ignore", message='directory "/run/secrets" does not exist', category=UserWarning)
+
+__version__ = "0.1.0"
+
+#: Folder of the user's local workflow configuration.
+CONFIG_PATH: Path = Path.home() / ".config" / "workflow"
+#: The workspace file read when no other is named (``WORKFLOW_WORKSPACE`` overrides it).
+DEFAULT_WORKSPACE_PATH: Path = CONFIG_PATH / "workspace.yml"
+#: Largest results mapping (serialized JSON bytes) a Work carries.
+RESULTS_LIMIT_BYTES: int = 4 * 1024 * 1024

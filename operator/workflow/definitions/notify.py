@@ -1,0 +1,39 @@
+"""Where a Work reports when it finishes (Slack today).
+
+``Slack`` forbids unknown keys, like the public client does, so a typo in a
+notification block is an error instead of a silently dropped setting.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel, Field, StrictStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Slack(BaseSettings):
+    """Slack notification settings (``WORKFLOW_NOTIFY_SLACK_*``)."""
+
+    model_config = SettingsConfigDict(
+        title="Slack",
+        env_prefix="WORKFLOW_NOTIFY_SLACK_",
+        secrets_dir="/run/secrets",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    channel_id: StrictStr | None = Field(default=None, description="Channel to post to.")
+    member_ids: list[StrictStr] | None = Field(default=None, description="Members to mention.")
+    message: StrictStr | None = Field(default=None, description="Message text.")
+    results: bool | None = Field(default=None, description="Include the results.")
+    products: bool | None = Field(default=None, description="Include links to products.")
+    plots: bool | None = Field(default=None, description="Include links to plots.")
+    blocks: dict[str, Any] | None = Field(default=None, description="Slack blocks to send.")
+    reply: dict[str, Any] | None = Field(default=None, description="Slack's reply, once sent.")
+
+
+class Notify(BaseModel):
+    """Notification channels of a Work."""
+
+    model_config = {"title": "Notify", "extra": "forbid"}
+
+    slack: Slack = Field(default_factory=Slack, description="Slack notification.")

@@ -1,0 +1,301 @@
+"""The Work: one unit of scientific or operational work, and its wire document.
+
+Three layers share one set of field definitions, so the schema has one source
+of truth:
+
+- ``WorkFields``: what a person asks for (pipeline, what to run, limits). The
+  Kubernetes ``Work`` resource's spec is built from these.
+- ``WorkDocument``: the full document buckets stores and echoes back; adds
+  the lifecycle state (id, status, attempt, times) and the outcome.
+- ``Work``: the object scripts use. It is a settings model, so values come
+  from arguments, then ``WORKFLOW_*`` environment variables, then
+  ``/run/secrets``, then defaults; it knows its workspace and talks to buckets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+from time import time
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workflow import DEFAULT_WORKSPACE_PATH, RESULTS_LIMIT_BYTES
+from workflow.definitions.config import Config
+from workflow.definitions.notify import Notify
+from workflow.definitions.workspace import read_workspace
+
+if TYPE_CHECKING:
+    from workflow.http.context import HTTPContext
+
+Status = Literal["created", "queued", "running", "success", "failure"]
+#: The statuses in lifecycle order; the last two are final.
+STATUSES: tuple[Status, ...] = ("created", "queued", "running", "success", "failure")
+PIPELINE_PATTERN = r"^[A-Za-z0-9-]+$"
+MAX_TIMEOUT = 3 * 24 * 3600
+TOKEN_VARIABLES = ("WORKFLOW_HTTP_TOKEN", "WORKFLOW_TOKEN", "GITHUB_TOKEN", "GITHUB_PAT")
+
+
+def json_size(value: Any) -> int:
+    """Size in bytes of ``value`` serialized as compact UTF-8 JSON."""
+    return len(json.dumps(value, separators=(",", ":"), default=str).encode())
+
+
+class WorkFields(BaseModel):
+    """What a person asks for when they describe a Work."""
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=True)
+
+    pipeline: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=PIPELINE_PATTERN,
+        description="Name of the pipeline: 1 to 128 letters, digits and hyphens.",
+        examples=["sample-pipeline"],
+    )
+    site: str = Field(min_length=1, description="Site that performs the Work.")
+    user: str = Field(min_length=1, description="Who asked for the Work.")
+    function: str | None = Field(
+        default=None,
+        description="Dotted path of the Python function run as function(**parameters).",
+        examples=["workflow.examples.functions.mean"],
+    )
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="Keyword arguments of the function."
+    )
+    command: list[str] | None = Field(
+        default=None,
+        description="Command run as a subprocess, instead of a function.",
+        examples=[["python", "-c", "print(42)"]],
+    )
+    tags: list[str] | None = Field(default=None, description="Searchable tags.")
+    event: list[int] | None = Field(default=None, description="Event ids the Work is about.")
+    timeout: int = Field(
+        default=3600,
+        ge=1,
+        le=MAX_TIMEOUT,
+        description="Seconds one attempt may run, 1 to 259200 (72 h).",
+    )
+    retries: int = Field(
+        default=2, ge=0, le=5, description="Attempts after the first one, 0 to 5."
+    )
+    priority: int = Field(
+        default=3, ge=1, le=5, description="1 (lowest) to 5 (most urgent)."
+    )
+    config: Config = Field(default_factory=Config, description="Lifecycle configuration.")
+    notify: Notify = Field(default_factory=Notify, description="Notifications.")
+
+    @model_validator(mode="after")
+    def _one_thing_to_run(self) -> WorkFields:
+        if self.function and self.command:
+            raise ValueError(
+                "function and command are mutually exclusive: give one of them, not both"
+            )
+        return self
+
+
+class WorkDocument(WorkFields):
+    """The whole Work as buckets stores it: request, lifecycle state and outcome."""
+
+    results: dict[str, Any] | None = Field(default=None, description="Results of the Work.")
+    products: list[str] | None = Field(default=None, description="Data products made.")
+    plots: list[str] | None = Field(default=None, description="Plots made.")
+    id: str | None = Field(default=None, description="Id given by buckets on deposit.")
+    creation: float | None = Field(
+        default_factory=time, description="Unix time the Work was created."
+    )
+    start: float | None = Field(default=None, description="Unix time the attempt started.")
+    stop: float | None = Field(default=None, description="Unix time the attempt stopped.")
+    attempt: int = Field(default=0, ge=0, description="Attempts made so far.")
+    status: Status = Field(default="created", description="Where the Work is in its life.")
+
+    @field_validator("creation")
+    @classmethod
+    def _creation_defaults_to_now(cls, creation: float | None) -> float:
+        return time() if creation is None else creation
+
+
+class Work(BaseSettings, WorkDocument):
+    """A unit of work that scripts deposit to, withdraw from and update in buckets.
+
+    Values are taken, in this order, from the arguments, ``WORKFLOW_*``
+    environment variables (``WORKFLOW_CONFIG_*`` and ``WORKFLOW_NOTIFY_SLACK_*``
+    for the nested parts), files in ``/run/secrets`` and the defaults.
+
+    Results larger than 4 MiB of JSON are not kept on the object: a warning
+    names their size. Put large outputs in ``products`` instead.
+
+    Example::
+
+        work = Work(pipeline="sample", site="local", user="ada", command=["echo", "hi"])
+        [work_id] = work.deposit(return_ids=True)
+    """
+
+    model_config = SettingsConfigDict(
+        title="Work",
+        env_prefix="WORKFLOW_",
+        secrets_dir="/run/secrets",
+        extra="ignore",
+        validate_assignment=True,
+        populate_by_name=True,
+        json_schema_mode_override="serialization",
+    )
+
+    workspace: FilePath = Field(
+        default=DEFAULT_WORKSPACE_PATH,
+        validate_default=True,
+        exclude=True,
+        description="Workspace file (WORKFLOW_WORKSPACE). Never sent.",
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("token", *TOKEN_VARIABLES),
+        exclude=True,
+        repr=False,
+        description="Access token for buckets. Never sent.",
+    )
+    http: Any = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="HTTPContext reused across calls. Never sent.",
+    )
+
+    @field_validator("results")
+    @classmethod
+    def _results_fit(cls, results: dict[str, Any] | None) -> dict[str, Any] | None:
+        if results is None:
+            return None
+        size = json_size(results)
+        if size > RESULTS_LIMIT_BYTES:
+            warnings.warn(
+                f"results are {size} bytes of JSON, over the {RESULTS_LIMIT_BYTES} byte "
+                "limit; they are not kept on the Work (store large outputs as products)",
+                UserWarning,
+                stacklevel=2,
+            )
+            return None
+        return results
+
+    @model_validator(mode="after")
+    def _site_in_workspace(self) -> Work:
+        if self.config.strategy == "strict":
+            sites = read_workspace(self.workspace).sites
+            if self.site not in sites:
+                raise ValueError(
+                    f"site {self.site!r} is not one of the workspace's sites {sites} "
+                    f"(workspace {self.workspace}; set config.strategy='relaxed' to skip)"
+                )
+        return self
+
+    # ------------------------------------------------------------------ payload
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The document sent to buckets: every field but workspace, token and http."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> Work:
+        """Build a Work from a document, e.g. one returned by buckets."""
+        return cls(**payload)
+
+    @classmethod
+    def from_json(cls, text: str) -> Work:
+        """Build a Work from a JSON document."""
+        return cls.from_dict(json.loads(text))
+
+    # ------------------------------------------------------------------ buckets
+    def _context(self, timeout: float | None, token: SecretStr | str | None) -> HTTPContext:
+        from workflow.http.context import HTTPContext
+
+        if token is not None:
+            self.token = SecretStr(token) if isinstance(token, str) else token
+        if self.http is None:
+            options: dict[str, Any] = {"workspace": self.workspace, "token": self.token}
+            if timeout is not None:
+                options["timeout"] = timeout
+            self.http = HTTPContext(**options)
+        return self.http
+
+    def deposit(
+        self,
+        return_ids: bool = False,
+        timeout: float | None = None,
+        token: SecretStr | str | None = None,
+        http: HTTPContext | None = None,
+    ) -> bool | list[str]:
+        """Record this Work in buckets; with ``return_ids`` return its id in a list."""
+        if http is not None:
+            self.http = http
+        context = self._context(timeout, token)
+        return context.buckets.deposit(works=[self.payload], return_ids=return_ids)
+
+    @classmethod
+    def withdraw(
+        cls,
+        pipeline: str | list[str],
+        event: list[int] | None = None,
+        site: str | None = None,
+        priority: int | None = None,
+        user: str | None = None,
+        tags: list[str] | None = None,
+        parent: list[str] | str | None = None,
+        timeout: float | None = None,
+        token: SecretStr | str | None = None,
+        http: HTTPContext | None = None,
+    ) -> Work | None:
+        """Claim the most urgent queued Work matching the filters, or None if there is none."""
+        from workflow.http.context import HTTPContext
+
+        if http is None:
+            options: dict[str, Any] = {}
+            if timeout is not None:
+                options["timeout"] = timeout
+            if token is not None:
+                options["token"] = token
+            http = HTTPContext(**options)
+        document = http.buckets.withdraw(
+            pipeline=pipeline,
+            event=event,
+            site=site,
+            priority=priority,
+            user=user,
+            tags=tags,
+            parent=parent,
+        )
+        if not document:
+            return None
+        work = cls.from_dict(document)
+        work.http = http
+        return work
+
+    def update(self) -> bool:
+        """Write this Work's current fields to its record in buckets."""
+        return self._context(None, None).buckets.update([self.payload])
+
+    def delete(self) -> bool:
+        """Delete this Work's record from buckets."""
+        if self.id is None:
+            raise ValueError("id: this Work has not been deposited, so there is nothing to delete")
+        return self._context(None, None).buckets.delete_ids([self.id])
+
+
+def document_path(path: Path | str) -> WorkDocument:
+    """Read a Work document from a JSON or YAML file, without workspace checks."""
+    import yaml
+
+    text = Path(path).read_text()
+    return WorkDocument.model_validate(yaml.safe_load(text))
