@@ -4,6 +4,7 @@ import click
 
 from workflow import __version__
 from workflow.cli.buckets import buckets
+from workflow.cli.operator import crd, operator
 from workflow.cli.run import run
 
 
@@ -14,4 +15,6 @@ def main() -> None:
 
 
 main.add_command(buckets)
+main.add_command(crd)
+main.add_command(operator)
 main.add_command(run)

@@ -1,0 +1,284 @@
+"""What to do next for one Work, decided from what is observed (pure, no I/O).
+
+``plan`` looks at the Work's spec and status and at the summaries of its Jobs
+and Pods, and returns a ``Plan``: the next status, whether to deposit to
+buckets, which Job to create or delete, which Event to post and how long to
+wait before looking again. The handlers carry a plan out; everything that
+decides lives here, where it is tested without a cluster.
+
+Safety rests on two facts: Job names are deterministic per attempt, so a Job
+created just before a crash is found and adopted instead of created twice;
+and a buckets deposit carries the Work's own id, so a repeated deposit is
+idempotent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from workflow.controller import conditions as cond
+from workflow.controller.jobs import job_name
+from workflow.controller.observing import STUCK_REASONS, JobView, PodView
+from workflow.controller.resource import FINAL_PHASES, AttemptRecord, WorkSpec, WorkStatus
+from workflow.controller.settings import OperatorSettings
+from workflow.definitions.work import json_size
+
+
+@dataclass
+class Observed:
+    """Everything the planner may look at for one Work."""
+
+    name: str
+    uid: str
+    generation: int | None
+    spec: WorkSpec
+    status: WorkStatus
+    jobs: list[JobView]
+    pods: list[PodView]
+    now: float
+    #: Attempts whose Job this operator process created and may not see yet (watch lag).
+    recently_created: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    """The next steps for one Work."""
+
+    status: WorkStatus
+    deposit: bool = False
+    create_job: int | None = None
+    delete_job: str | None = None
+    sync: bool = False
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    wait: float | None = None
+    done: bool = False
+
+
+def buckets_id(uid: str, run_id: str | None) -> str:
+    """The Work's id in buckets: its uid, plus the run for a re-run."""
+    return f"{uid}.{run_id}" if run_id else uid
+
+
+def invalid_reason(spec: WorkSpec, settings: OperatorSettings) -> str | None:
+    """Why the operator refuses to run this spec, or None. The apiserver judges the rest."""
+    if not spec.function and not spec.command:
+        return "spec has neither function nor command: nothing to run"
+    if settings.sites and spec.site not in settings.sites:
+        return f"spec.site {spec.site!r} is not one of this cluster's sites {settings.sites}"
+    return None
+
+
+def _backoff(spec: WorkSpec, settings: OperatorSettings) -> int:
+    return settings.backoff_seconds if spec.backoff is None else spec.backoff
+
+
+def _succeeded(status: WorkStatus, state: str, reason: str, message: str, obs: Observed) -> None:
+    status.conditions = cond.set_condition(
+        status.conditions, cond.SUCCEEDED, state, reason, message,  # type: ignore[arg-type]
+        now=obs.now, generation=obs.generation,
+    )  # fmt: skip
+
+
+def plan(obs: Observed, settings: OperatorSettings) -> Plan:
+    """Decide the next step for the Work described by ``obs``."""
+    status = obs.status.model_copy(deep=True)
+    status.observedGeneration = obs.generation
+    spec = obs.spec
+
+    if status.runId != spec.runId and (status.phase in FINAL_PHASES or status.bucketsId is None):
+        # A new Work, or a finished one whose spec.runId changed: start a fresh run.
+        rerun = status.bucketsId is not None
+        status = WorkStatus(runId=spec.runId, observedGeneration=obs.generation)
+        if rerun:
+            _succeeded(status, "Unknown", "Rerun", f"run {spec.runId!r} requested", obs)
+            result = Plan(status=status, events=[("Normal", "Rerun", f"run {spec.runId!r} requested")])
+            result.wait = 0
+            return result
+
+    if status.phase in FINAL_PHASES:
+        synced = cond.get_condition(status.conditions, cond.BACKEND_SYNCED)
+        if status.bucketsId and (synced is None or synced.status != "True"):
+            return Plan(status=status, sync=True, wait=settings.resync_seconds)
+        return Plan(status=status, done=True)
+
+    problem = invalid_reason(spec, settings)
+    if problem is not None:
+        status.phase, status.reason, status.message = "failure", "InvalidSpec", problem
+        status.stop = obs.now
+        _succeeded(status, "False", "InvalidSpec", problem, obs)
+        return Plan(
+            status=status,
+            sync=status.bucketsId is not None,
+            events=[("Warning", "InvalidSpec", problem)],
+            done=status.bucketsId is None,
+        )
+
+    if status.bucketsId is None:
+        return Plan(status=status, deposit=True, wait=0)
+
+    jobs = {job.attempt: job for job in obs.jobs if job.run_id == spec.runId}
+    recorded = {record.attempt for record in status.history}
+    following = status.attempt + 1
+    if following in jobs and following not in recorded:
+        # The Job of the next attempt exists but the status never said so
+        # (the operator stopped between creating it and writing the status): adopt it.
+        status.attempt, status.job = following, jobs[following].name
+        status.phase, status.start, status.stop = "queued", None, None
+        status.nextAttemptAt = None
+        return _follow(obs, status, jobs[following], settings, adopted=True)
+
+    if status.attempt == 0 or status.attempt in recorded:
+        return _next_attempt(obs, status, settings)
+
+    job = jobs.get(status.attempt)
+    if job is None:
+        created = obs.recently_created.get(status.attempt)
+        if created is not None and obs.now - created < 30:
+            return Plan(status=status, wait=1.0)
+        return _ended(obs, status, None, None, settings, "JobDeleted",
+                      f"Job {status.job} disappeared before its attempt finished")  # fmt: skip
+    return _follow(obs, status, job, settings)
+
+
+def _next_attempt(obs: Observed, status: WorkStatus, settings: OperatorSettings) -> Plan:
+    if status.nextAttemptAt is not None and obs.now < status.nextAttemptAt:
+        return Plan(status=status, wait=status.nextAttemptAt - obs.now)
+    attempt = status.attempt + 1
+    status.attempt = attempt
+    status.job = job_name(obs.name, attempt, obs.spec.runId)
+    status.phase, status.start, status.stop, status.nextAttemptAt = "queued", None, None, None
+    status.reason = "JobCreated"
+    status.message = f"attempt {attempt} of {1 + obs.spec.retries}: Job {status.job} created"
+    _succeeded(status, "Unknown", "Pending", status.message, obs)
+    return Plan(
+        status=status,
+        create_job=attempt,
+        sync=True,
+        events=[("Normal", "JobCreated", status.message)],
+        wait=settings.resync_seconds,
+    )
+
+
+def _latest_pod(obs: Observed, attempt: int) -> PodView | None:
+    pods = [pod for pod in obs.pods if pod.attempt == attempt]
+    return max(pods, key=lambda pod: pod.created or 0.0) if pods else None
+
+
+def _follow(
+    obs: Observed, status: WorkStatus, job: JobView, settings: OperatorSettings, adopted: bool = False
+) -> Plan:
+    pod = _latest_pod(obs, status.attempt)
+    if job.finished == "Complete":
+        return _ended(obs, status, job, pod, settings, "Completed", "")
+    if job.finished == "Failed":
+        reason = job.reason or "Failed"
+        if reason == "BackoffLimitExceeded" and pod is not None and pod.exit_code is not None:
+            reason = "Error"
+        return _ended(obs, status, job, pod, settings, reason, job.message or "")
+    if pod is not None and pod.phase == "Pending":
+        stuck = STUCK_REASONS.get(pod.waiting_reason or "") or ("Unschedulable" if pod.unschedulable else None)
+        since = pod.created or job.created or obs.now
+        if stuck is not None:
+            remaining = since + settings.pending_timeout_seconds - obs.now
+            if remaining <= 0:
+                detail = pod.waiting_message or pod.unschedulable or pod.waiting_reason or ""
+                result = _ended(obs, status, job, pod, settings, stuck,
+                                f"pod stayed pending for {settings.pending_timeout_seconds} s: {detail}")  # fmt: skip
+                result.delete_job = job.name
+                return result
+            return Plan(status=status, wait=min(remaining, settings.resync_seconds), sync=adopted)
+    if pod is not None and pod.phase == "Running" and status.phase != "running":
+        status.phase, status.reason = "running", "Running"
+        status.start = pod.running_since or pod.start or obs.now
+        status.message = f"attempt {status.attempt} of {1 + obs.spec.retries} running in pod {pod.name}"
+        _succeeded(status, "Unknown", "Running", status.message, obs)
+        return Plan(
+            status=status,
+            sync=True,
+            events=[("Normal", "Running", status.message)],
+            wait=settings.resync_seconds,
+        )
+    return Plan(status=status, sync=adopted, wait=settings.resync_seconds)
+
+
+def _outcome(pod: PodView | None, settings: OperatorSettings) -> dict[str, Any]:
+    """Results, products and plots from the runner's summary, capped for the resource."""
+    summary = (pod.summary() if pod else None) or {}
+    results = summary.get("results")
+    size = summary.get("resultsBytes")
+    truncated = bool(summary.get("resultsTruncated"))
+    if isinstance(results, dict):
+        size = json_size(results)
+        if size > settings.results_cap_bytes:
+            results, truncated = None, True
+    else:
+        results = None
+    return {
+        "results": results,
+        "resultsTruncated": truncated or None,
+        "resultsBytes": size if truncated else None,
+        "products": summary.get("products"),
+        "plots": summary.get("plots"),
+        "reason": summary.get("reason"),
+        "message": summary.get("message"),
+        "start": summary.get("start"),
+        "stop": summary.get("stop"),
+    }
+
+
+def _ended(
+    obs: Observed,
+    status: WorkStatus,
+    job: JobView | None,
+    pod: PodView | None,
+    settings: OperatorSettings,
+    reason: str,
+    message: str,
+) -> Plan:
+    """Record how the current attempt ended, then finish the Work or schedule the next attempt."""
+    outcome = _outcome(pod, settings)
+    succeeded = reason == "Completed"
+    if not succeeded and outcome["reason"] and reason in ("Error", "Failed"):
+        reason = outcome["reason"]  # the runner knows better: DeadlineExceeded, ResultsTooLarge, ...
+    message = outcome["message"] or message or ("completed" if succeeded else reason)
+    start = status.start or outcome["start"] or (pod.started if pod else None) or (job.start if job else None)
+    stop = outcome["stop"] or (pod.finished if pod else None) or (job.completion if job else None) or obs.now
+    record = AttemptRecord(
+        attempt=status.attempt,
+        job=status.job or "",
+        exitCode=pod.exit_code if pod else None,
+        reason=reason,
+        message=message[:1024],
+        start=start,
+        stop=stop,
+    )
+    status.history = [*status.history, record][-settings.history_limit :]
+    status.start, status.stop = start, stop
+    status.results = outcome["results"]
+    status.resultsTruncated = outcome["resultsTruncated"]
+    status.resultsBytes = outcome["resultsBytes"]
+    status.products, status.plots = outcome["products"], outcome["plots"]
+    status.reason = reason
+    attempts = 1 + obs.spec.retries
+    if succeeded:
+        status.phase = "success"
+        status.message = f"attempt {status.attempt} of {attempts} succeeded"
+        _succeeded(status, "True", "Completed", status.message, obs)
+        return Plan(status=status, sync=True, events=[("Normal", "Succeeded", status.message)],
+                    wait=0)  # fmt: skip
+    if status.attempt < attempts:
+        delay = _backoff(obs.spec, settings)
+        status.phase = "queued"
+        status.nextAttemptAt = obs.now + delay
+        status.message = (
+            f"attempt {status.attempt} of {attempts} failed ({reason}: {message[:200]}); "
+            f"attempt {status.attempt + 1} in {delay} s"
+        )
+        _succeeded(status, "Unknown", "Retrying", status.message, obs)
+        return Plan(status=status, sync=True, events=[("Warning", "AttemptFailed", status.message)],
+                    wait=delay)  # fmt: skip
+    status.phase = "failure"
+    status.message = f"attempt {status.attempt} of {attempts} failed ({reason}: {message[:200]}); no attempts left"
+    _succeeded(status, "False", reason, status.message, obs)
+    return Plan(status=status, sync=True, events=[("Warning", "Failed", status.message)], wait=0)
