@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install the system tools the tests and the demo use, when they are missing:
+# PostgreSQL's server binaries (initdb, pg_ctl, postgres) and the Go toolchain
+# that builds the local control plane. Safe to run again: it only adds what is absent.
+set -euo pipefail
+
+have_postgres() {
+  command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1 && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+
+apt_install() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: $* missing and not root; install it with: sudo apt-get install $*" >&2
+    exit 1
+  fi
+  echo "==> installing $* (apt-get)"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! have_postgres; then
+  apt_install postgresql
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "error: the Go toolchain (1.26 or newer) is needed to build the local control plane;" >&2
+  echo "       install it from https://go.dev/dl/ and run again." >&2
+  exit 1
+fi
+echo "==> system dependencies present (PostgreSQL, Go $(go env GOVERSION))"
