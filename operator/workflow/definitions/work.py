@@ -160,9 +160,12 @@ class Work(BaseSettings, WorkDocument):
         exclude=True,
         description="Workspace file (WORKFLOW_WORKSPACE). Never sent.",
     )
+    # ``token=`` works as an argument through ``populate_by_name``. "token" is
+    # deliberately not an alias: aliases are also environment variable and
+    # secret file names, and any variable called TOKEN would then be sent to buckets.
     token: SecretStr | None = Field(
         default=None,
-        validation_alias=AliasChoices("token", *TOKEN_VARIABLES),
+        validation_alias=AliasChoices(*TOKEN_VARIABLES),
         exclude=True,
         repr=False,
         description="Access token for buckets. Never sent.",

@@ -1,0 +1,1 @@
+"""Small sample functions for the documentation, the demo and the tests."""

@@ -1,0 +1,581 @@
+"""Clients of the buckets work queue: ``Buckets`` (sync) and ``AsyncBuckets`` (async).
+
+Both speak the wire contract of the public ``workflow-core`` client (same
+paths, bodies and replies) with three differences a user notices:
+
+- one pooled connection per client instance, reused across calls, and a
+  timeout on every request, not only on deposits;
+- retries only where they cannot do anything twice (see
+  ``workflow.http.retrying``), with bounded exponential backoff, and never
+  after a 4xx answer;
+- errors from ``workflow.http.errors`` whose messages name the request and the
+  server's explanation, instead of a bare ``HTTPError`` or ``RetryError``.
+
+The token is sent as ``x-access-token`` on every call except ``ping()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, SecretStr
+
+from workflow import __version__
+from workflow.http import operations
+from workflow.http.errors import (
+    BucketsError,
+    ConfigurationError,
+    ConnectError,
+    InvalidResponse,
+    TransportError,
+    redact_url,
+    status_error,
+)
+from workflow.http.operations import Call, Plan, UnexpectedReply
+from workflow.http.retrying import Backoff, may_replay
+
+__all__ = ["DEFAULT_TIMEOUT", "AsyncBuckets", "Buckets", "TokenAuth"]
+
+logger = logging.getLogger("workflow.http")
+
+T = TypeVar("T")
+
+#: Seconds any one request may take, unless the client is built with another timeout.
+DEFAULT_TIMEOUT = 15.0
+#: Seconds ``ping()`` waits for ``HEAD /version``.
+PING_TIMEOUT = 5.0
+#: Name of the header that carries the access token.
+TOKEN_HEADER = "x-access-token"  # noqa: S105 (a header name, not a secret)
+
+Work = Mapping[str, Any] | BaseModel
+
+
+class TokenAuth(httpx.Auth):
+    """Adds the access token to each request; its repr never shows the token."""
+
+    def __init__(self, token: SecretStr) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+        request.headers[TOKEN_HEADER] = self._token.get_secret_value()
+        yield request
+
+    def __repr__(self) -> str:
+        return "TokenAuth(token='**********')"
+
+
+def _checked_baseurl(baseurl: str) -> str:
+    if not isinstance(baseurl, str) or not baseurl.strip():
+        raise ConfigurationError(
+            f"the buckets base URL must be a non-empty string, not {baseurl!r}"
+        )
+    text = baseurl.strip().rstrip("/")
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as error:
+        raise ConfigurationError(f"the buckets base URL {text!r} is not a URL: {error}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(
+            f"the buckets base URL {redact_url(url)!r} must start with http:// or https:// "
+            "and name a host"
+        )
+    return text
+
+
+def _secret(token: SecretStr | str | None) -> SecretStr | None:
+    if token is None or isinstance(token, SecretStr):
+        return token or None
+    return SecretStr(token) if token else None
+
+
+def _transport_error(
+    method: str, url: httpx.URL, error: httpx.RequestError, timeout: float
+) -> TransportError:
+    """Our error for an httpx failure; ``ConnectError`` when nothing reached the server."""
+    detail = str(error) or type(error).__name__
+    if isinstance(error, httpx.ConnectTimeout):
+        return ConnectError(method, url, f"no connection within {timeout:g} s")
+    if isinstance(error, httpx.PoolTimeout):
+        return ConnectError(method, url, f"no free connection within {timeout:g} s")
+    if isinstance(error, httpx.ConnectError):
+        return ConnectError(method, url, f"could not connect ({detail})")
+    if isinstance(error, httpx.TimeoutException):
+        return TransportError(method, url, f"no reply within {timeout:g} s")
+    if isinstance(error, httpx.RemoteProtocolError):
+        return TransportError(method, url, f"the server closed the connection mid-reply ({detail})")
+    return TransportError(method, url, f"{type(error).__name__}: {detail}")
+
+
+def _check_ping(response: httpx.Response) -> None:
+    if response.status_code >= 400:
+        raise status_error(response)
+    if not response.is_success:
+        raise InvalidResponse(
+            "HEAD", response.request.url, f"status {response.status_code}, where 2xx was expected"
+        )
+
+
+class _Base:
+    """What both clients share: settings, request building and reply decoding."""
+
+    def __init__(
+        self,
+        *,
+        baseurl: str,
+        token: SecretStr | str | None,
+        timeout: float,
+        retries: int,
+        backoff: float,
+        max_backoff: float,
+        retry_budget: float,
+    ) -> None:
+        self.baseurl: str = _checked_baseurl(baseurl)
+        if not 0 < timeout <= 600:
+            raise ValueError(f"timeout must be between 0 and 600 seconds, not {timeout}")
+        self.timeout: float = float(timeout)
+        self.backoff = Backoff(
+            retries=retries, initial=backoff, maximum=max_backoff, budget=retry_budget
+        )
+        self._token = _secret(token)
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether requests carry a token."""
+        return self._token is not None
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "base_url": self.baseurl,
+            "timeout": self.timeout,
+            "auth": TokenAuth(self._token) if self._token else None,
+            "headers": {
+                "Accept": "application/json",
+                "User-Agent": f"workflow/{__version__} httpx/{httpx.__version__}",
+            },
+            "follow_redirects": False,
+        }
+
+    def _build(self, client: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Request:
+        options: dict[str, Any] = {"params": call.params or None}
+        if call.body is not operations.NO_BODY:
+            options["json"] = call.body
+        return client.build_request(call.method, call.path, **options)
+
+    def _decode(self, call: Call, response: httpx.Response) -> Any:
+        request = response.request
+        if response.status_code >= 400:
+            raise status_error(response)
+        if response.is_redirect:
+            location = response.headers.get("location", "elsewhere")
+            raise InvalidResponse(
+                request.method,
+                request.url,
+                f"it redirects to {location}; use that address as the base URL",
+            )
+        if not call.json_reply:
+            return None
+        if response.status_code == 204 or not response.content.strip():
+            if call.empty_ok:
+                return None
+            raise InvalidResponse(request.method, request.url, "the body is empty, not JSON")
+        try:
+            return response.json()
+        except ValueError:
+            start = " ".join(response.text.split())[:100]
+            raise InvalidResponse(
+                request.method, request.url, f"the body is not JSON: {start!r}"
+            ) from None
+
+    def _give_up_or_wait(self, call: Call, error: BucketsError, retry: int, waited: float) -> float:
+        """Seconds to wait before retry ``retry``; raises ``error`` when the call may not retry."""
+        if retry > self.backoff.retries or not may_replay(call.replay, error):
+            error.attempts = retry
+            raise error
+        delay = self.backoff.wait(retry)
+        if waited + delay > self.backoff.budget:
+            error.attempts = retry
+            raise error
+        logger.warning("%s; retry %d of %d in %.2f s", error, retry, self.backoff.retries, delay)
+        return delay
+
+    def _unexpected(self, call: Call, problem: UnexpectedReply) -> InvalidResponse:
+        url = httpx.URL(self.baseurl + call.path)
+        return InvalidResponse(call.method, url, str(problem))
+
+    def _client_info(self) -> dict[str, Any]:
+        return {
+            "baseurl": redact_url(self.baseurl),
+            "timeout": self.timeout,
+            "retries": self.backoff.retries,
+            "authenticated": self.authenticated,
+            "version": __version__,
+        }
+
+    def __repr__(self) -> str:
+        token = "'**********'" if self._token else "None"
+        return (
+            f"{type(self).__name__}(baseurl={redact_url(self.baseurl)!r}, token={token}, "
+            f"timeout={self.timeout:g}, retries={self.backoff.retries})"
+        )
+
+
+class Buckets(_Base):
+    """Synchronous client of the buckets work queue.
+
+    One instance keeps one pool of connections; close it with ``close()`` or
+    use it as a context manager. Every keyword has a default but ``baseurl``.
+
+    Example::
+
+        with Buckets(baseurl="http://127.0.0.1:8004", token=token) as buckets:
+            [work_id] = buckets.deposit([work.payload], return_ids=True)
+            work = buckets.withdraw("sample")
+    """
+
+    def __init__(
+        self,
+        *,
+        baseurl: str,
+        token: SecretStr | str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = 3,
+        backoff: float = 0.25,
+        max_backoff: float = 8.0,
+        retry_budget: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            baseurl=baseurl,
+            token=token,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            retry_budget=retry_budget,
+        )
+        self._client = httpx.Client(transport=transport, **self._options())
+        # A client dropped without close() (e.g. with the Work that made it)
+        # still closes its pooled connections instead of leaking sockets.
+        self._closer = weakref.finalize(self, self._client.close)
+
+    # ------------------------------------------------------------------ plumbing
+    def _once(self, call: Call) -> Any:
+        request = self._build(self._client, call)
+        started = time.monotonic()
+        try:
+            response = self._client.send(request)
+        except httpx.RequestError as error:
+            raise _transport_error(call.method, request.url, error, self.timeout) from None
+        logger.debug(
+            "%s %s -> %d in %.0f ms",
+            call.method,
+            redact_url(request.url),
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        return self._decode(call, response)
+
+    def _send(self, call: Call) -> Any:
+        retry, waited = 0, 0.0
+        while True:
+            try:
+                return self._once(call)
+            except BucketsError as error:
+                retry += 1
+                delay = self._give_up_or_wait(call, error, retry, waited)
+            time.sleep(delay)
+            waited += delay
+
+    def _run(self, plan: Plan[T]) -> T:
+        try:
+            call = next(plan)
+            while True:
+                reply = self._send(call)
+                try:
+                    call = plan.send(reply)
+                except UnexpectedReply as problem:
+                    raise self._unexpected(call, problem) from None
+        except StopIteration as done:
+            return done.value
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._closer()
+
+    def __enter__(self) -> Buckets:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ API
+    def ping(self, timeout: float = PING_TIMEOUT) -> None:
+        """Check that the server answers ``HEAD /version`` with 2xx (sent without token).
+
+        Raises ``TransportError`` or ``StatusError`` otherwise; never retries.
+        """
+        request = self._client.build_request("HEAD", "/version", timeout=timeout)
+        try:
+            response = self._client.send(request, auth=None)
+        except httpx.RequestError as error:
+            raise _transport_error("HEAD", request.url, error, timeout) from None
+        _check_ping(response)
+
+    def deposit(
+        self, works: Sequence[Work], return_ids: bool = False, *, owner: str | None = None
+    ) -> bool | list[str]:
+        """Store works in the queue; with ``return_ids`` return their ids, in order.
+
+        Works are mappings (``work.payload``) or ``Work``/``WorkDocument`` objects.
+        ``owner``, when given, is sent as the ``owner`` query parameter: our
+        server records who deposited the works (the public API has no such field).
+        Retried after any transport error or 5xx only when every work carries an
+        ``id`` (such deposits are idempotent); otherwise only when the
+        connection failed before anything was sent.
+        """
+        return self._run(operations.deposit(works, return_ids, owner))
+
+    def withdraw(
+        self,
+        pipeline: str | Iterable[str],
+        event: Iterable[int] | None = None,
+        site: str | None = None,
+        priority: int | None = None,
+        user: str | None = None,
+        tags: Iterable[str] | None = None,
+        parent: str | Iterable[str] | None = None,
+    ) -> dict[str, Any] | None:
+        """Claim the most urgent queued work matching the filters; ``None`` if there is none.
+
+        The server marks the work ``running``. Never retried: after a
+        ``TransportError`` the work may have been claimed, and the caller decides.
+        """
+        query = operations.withdraw_filter(pipeline, event, site, priority, user, tags, parent)
+        return self._run(operations.withdraw(query))
+
+    def update(self, works: Sequence[Work]) -> bool:
+        """Overwrite the stored works that have these ids with these documents."""
+        return self._run(operations.update(works))
+
+    def get(self, work_id: str) -> dict[str, Any]:
+        """The stored document of one work; ``NotFound`` if there is none with that id."""
+        return self._run(operations.get(work_id))
+
+    def delete_ids(self, ids: Iterable[str]) -> bool:
+        """Delete the works with these ids, 100 per request; ``False`` when given no id."""
+        return self._run(operations.delete_ids(ids))
+
+    def delete_many(
+        self,
+        pipeline: str,
+        status: str | None = None,
+        events: Iterable[int] | None = None,
+        tags: Iterable[str] | None = None,
+        parent: str | None = None,
+        force: bool = False,
+        limit: int | None = 100,
+    ) -> bool:
+        """Delete up to ``limit`` works of a pipeline matching the filters.
+
+        Returns ``False`` when nothing matches. Without ``force=True`` nothing
+        is deleted: a ``ValueError`` says how many works would have been.
+        """
+        return self._run(
+            operations.delete_many(pipeline, status, events, tags, parent, force, limit)
+        )
+
+    def view(
+        self,
+        query: Mapping[str, Any],
+        projection: Mapping[str, Any] | None = None,
+        skip: int = 0,
+        limit: int | None = 100,
+    ) -> list[dict[str, Any]]:
+        """Works matching a Mongo-style ``query``, with an optional ``projection``."""
+        return self._run(operations.view(query, projection, skip, limit))
+
+    def status(self, pipeline: str | None = None) -> dict[str, Any]:
+        """Counts of works by status, overall or for one pipeline (with ``total``)."""
+        return self._run(operations.status(pipeline))
+
+    def pipelines(self) -> list[str]:
+        """Names of the pipelines that hold works."""
+        return self._run(operations.pipelines())
+
+    def audit(self) -> dict[str, Any]:
+        """Run the failed, expired and stale audits; their counts by name."""
+        return self._run(operations.audit())
+
+    def info(self) -> dict[str, Any]:
+        """This client's settings (without the token) and the server's version document."""
+        return {"client": self._client_info(), "server": self._run(operations.version())}
+
+
+class AsyncBuckets(_Base):
+    """Asynchronous client of the buckets work queue, for the operator.
+
+    Same constructor, methods, retries and errors as ``Buckets``; every method
+    is a coroutine. Close it with ``await aclose()`` or ``async with``.
+    """
+
+    def __init__(
+        self,
+        *,
+        baseurl: str,
+        token: SecretStr | str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = 3,
+        backoff: float = 0.25,
+        max_backoff: float = 8.0,
+        retry_budget: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            baseurl=baseurl,
+            token=token,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            retry_budget=retry_budget,
+        )
+        self._client = httpx.AsyncClient(transport=transport, **self._options())
+
+    # ------------------------------------------------------------------ plumbing
+    async def _once(self, call: Call) -> Any:
+        request = self._build(self._client, call)
+        started = time.monotonic()
+        try:
+            response = await self._client.send(request)
+        except httpx.RequestError as error:
+            raise _transport_error(call.method, request.url, error, self.timeout) from None
+        logger.debug(
+            "%s %s -> %d in %.0f ms",
+            call.method,
+            redact_url(request.url),
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        return self._decode(call, response)
+
+    async def _send(self, call: Call) -> Any:
+        retry, waited = 0, 0.0
+        while True:
+            try:
+                return await self._once(call)
+            except BucketsError as error:
+                retry += 1
+                delay = self._give_up_or_wait(call, error, retry, waited)
+            await asyncio.sleep(delay)
+            waited += delay
+
+    async def _run(self, plan: Plan[T]) -> T:
+        try:
+            call = next(plan)
+            while True:
+                reply = await self._send(call)
+                try:
+                    call = plan.send(reply)
+                except UnexpectedReply as problem:
+                    raise self._unexpected(call, problem) from None
+        except StopIteration as done:
+            return done.value
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self._client.aclose()
+
+    async def __aenter__(self) -> AsyncBuckets:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ API
+    async def ping(self, timeout: float = PING_TIMEOUT) -> None:
+        """See ``Buckets.ping``."""
+        request = self._client.build_request("HEAD", "/version", timeout=timeout)
+        try:
+            response = await self._client.send(request, auth=None)
+        except httpx.RequestError as error:
+            raise _transport_error("HEAD", request.url, error, timeout) from None
+        _check_ping(response)
+
+    async def deposit(
+        self, works: Sequence[Work], return_ids: bool = False, *, owner: str | None = None
+    ) -> bool | list[str]:
+        """See ``Buckets.deposit``."""
+        return await self._run(operations.deposit(works, return_ids, owner))
+
+    async def withdraw(
+        self,
+        pipeline: str | Iterable[str],
+        event: Iterable[int] | None = None,
+        site: str | None = None,
+        priority: int | None = None,
+        user: str | None = None,
+        tags: Iterable[str] | None = None,
+        parent: str | Iterable[str] | None = None,
+    ) -> dict[str, Any] | None:
+        """See ``Buckets.withdraw``; never retried."""
+        query = operations.withdraw_filter(pipeline, event, site, priority, user, tags, parent)
+        return await self._run(operations.withdraw(query))
+
+    async def update(self, works: Sequence[Work]) -> bool:
+        """See ``Buckets.update``."""
+        return await self._run(operations.update(works))
+
+    async def get(self, work_id: str) -> dict[str, Any]:
+        """See ``Buckets.get``."""
+        return await self._run(operations.get(work_id))
+
+    async def delete_ids(self, ids: Iterable[str]) -> bool:
+        """See ``Buckets.delete_ids``."""
+        return await self._run(operations.delete_ids(ids))
+
+    async def delete_many(
+        self,
+        pipeline: str,
+        status: str | None = None,
+        events: Iterable[int] | None = None,
+        tags: Iterable[str] | None = None,
+        parent: str | None = None,
+        force: bool = False,
+        limit: int | None = 100,
+    ) -> bool:
+        """See ``Buckets.delete_many``."""
+        return await self._run(
+            operations.delete_many(pipeline, status, events, tags, parent, force, limit)
+        )
+
+    async def view(
+        self,
+        query: Mapping[str, Any],
+        projection: Mapping[str, Any] | None = None,
+        skip: int = 0,
+        limit: int | None = 100,
+    ) -> list[dict[str, Any]]:
+        """See ``Buckets.view``."""
+        return await self._run(operations.view(query, projection, skip, limit))
+
+    async def status(self, pipeline: str | None = None) -> dict[str, Any]:
+        """See ``Buckets.status``."""
+        return await self._run(operations.status(pipeline))
+
+    async def pipelines(self) -> list[str]:
+        """See ``Buckets.pipelines``."""
+        return await self._run(operations.pipelines())
+
+    async def audit(self) -> dict[str, Any]:
+        """See ``Buckets.audit``."""
+        return await self._run(operations.audit())
+
+    async def info(self) -> dict[str, Any]:
+        """See ``Buckets.info``."""
+        return {"client": self._client_info(), "server": await self._run(operations.version())}
