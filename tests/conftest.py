@@ -5,4 +5,5 @@ pytest_plugins = [
     "fixtures.postgres",
     "fixtures.buckets",
     "fixtures.cluster",
+    "fixtures.operator",
 ]

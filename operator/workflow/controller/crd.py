@@ -41,18 +41,6 @@ SPEC_RULES: list[dict[str, str]] = [
     },
 ]
 
-#: The spec of a Work that has started may not change, except its runId (re-run)
-#: and its ttlSecondsAfterFinished.
-IMMUTABLE_RULE: dict[str, str] = {
-    "rule": (
-        "!has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase == 'created' "
-        "|| self.spec.all(k, k in ['runId', 'ttlSecondsAfterFinished'] || "
-        "(has(oldSelf.spec[k]) && self.spec[k] == oldSelf.spec[k])) "
-        "&& oldSelf.spec.all(k, k in ['runId', 'ttlSecondsAfterFinished'] || has(self.spec[k]))"
-    ),
-    "message": "the spec of a Work that has started is immutable; change spec.runId to run it again",
-}
-
 PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Attempt", "type": "integer", "jsonPath": ".status.attempt"},
@@ -151,7 +139,6 @@ def work_crd() -> dict[str, Any]:
             "spec": {**spec, "description": "What to run, and how."},
             "status": {**status, "description": "What the operator observed and did."},
         },
-        "x-kubernetes-validations": [IMMUTABLE_RULE],
     }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

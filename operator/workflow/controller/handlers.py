@@ -23,6 +23,7 @@ from workflow.controller import conditions as cond
 from workflow.controller import resource
 from workflow.controller.backend import Backend, BackendError
 from workflow.controller.documents import buckets_document
+from workflow.controller.faults import crash_point
 from workflow.controller.jobs import build_job
 from workflow.controller.kube import Kube
 from workflow.controller.observing import view_job, view_pod
@@ -248,14 +249,17 @@ class WorkLoop:
             )  # fmt: skip
             if await self.rt.kube.create_job(manifest):
                 self.created[step.create_job] = time.time()
+            crash_point("after-job-create")
         if status.resultsTruncated and status.phase in FINAL_PHASES:
             await self.fetch_results(status)
         if step.sync:
             await self.sync(status, observed.generation)
+            crash_point("after-sync")
         for kind, reason, message in step.events:
             kopf.event(self.body, type=kind, reason=reason, message=message)
         if status != self.status:
             await self.write_status(status)
+            crash_point("after-status-write")
 
     def document(self, status: WorkStatus, attempt: int | None = None) -> dict[str, Any]:
         """The buckets document of this Work, optionally for a given attempt."""
@@ -271,6 +275,7 @@ class WorkLoop:
         status.bucketsId = buckets_id(self.uid, self.spec.runId)
         status.creation = status.creation or time.time()
         status.phase = "queued"
+        crash_point("before-deposit")
         try:
             await self.rt.backend.deposit(buckets_document(self.spec, status))
         except BackendError as error:
@@ -283,6 +288,7 @@ class WorkLoop:
             )  # fmt: skip
             await self.write_status(failed)
             return
+        crash_point("after-deposit")
         self.sync_failures = 0
         status.reason, status.message = "Deposited", f"recorded in buckets as {status.bucketsId}"
         status.conditions = cond.set_condition(

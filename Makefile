@@ -1,0 +1,44 @@
+# Developer entry points. `make demo` runs the whole product locally; `make test` runs every test.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test unit lint crd cluster-up cluster-down deps clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+deps: $(BIN)/.installed
+	hack/ensure-deps.sh
+
+## demo: local control plane + buckets on SQLite + the operator, and a sample Work taken to success
+demo: deps
+	$(BIN)/python hack/demo.py
+
+## test: unit and integration tests against real PostgreSQL, buckets and the local control plane
+test: deps
+	hack/cluster build
+	$(BIN)/python -m pytest
+
+unit: $(BIN)/.installed
+	$(BIN)/python -m pytest tests/unit
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check operator tests hack
+	$(BIN)/ruff format --check operator tests hack
+
+## crd: regenerate crds/work.yaml from the pydantic models
+crd: $(BIN)/.installed
+	$(BIN)/workflow crd > crds/work.yaml
+
+cluster-up: deps
+	hack/cluster up
+
+cluster-down:
+	hack/cluster down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
