@@ -1,0 +1,13 @@
+"""buckets: the work queue service of workflow, with an HTTP API.
+
+``create_app`` builds the ASGI application (``app``: routes, ``auth``:
+tokens, ``limits``: body size, ``bodies`` and ``documents``: input
+checking, ``queries``: Mongo-style filters to SQL); ``stores`` holds the
+SQLite and PostgreSQL stores; ``settings`` its configuration and
+``serving`` the uvicorn runner.
+"""
+
+from workflow.buckets.app import create_app
+from workflow.buckets.settings import BucketsSettings
+
+__all__ = ["BucketsSettings", "create_app"]

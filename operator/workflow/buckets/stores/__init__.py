@@ -1,0 +1,18 @@
+"""Where buckets keeps works: one interface (``Store``), an SQLite and a PostgreSQL store."""
+
+from workflow.buckets.settings import BucketsSettings
+from workflow.buckets.stores.base import COUNT_KEYS, Store, UnknownWorksError
+
+
+def make_store(settings: BucketsSettings) -> Store:
+    """The store named by ``settings.database`` (not yet opened)."""
+    if settings.store_kind == "sqlite":
+        from workflow.buckets.stores.sqlite import SQLiteStore
+
+        return SQLiteStore(settings.sqlite_path, readers=settings.sqlite_readers)
+    from workflow.buckets.stores.postgres import PostgresStore
+
+    return PostgresStore(settings.database, pool_size=settings.pool_size)
+
+
+__all__ = ["COUNT_KEYS", "Store", "UnknownWorksError", "make_store"]

@@ -1,0 +1,199 @@
+"""The store interface: what the HTTP layer asks of a database, and the shared layout.
+
+Both stores keep the same two tables:
+
+``works``
+    One row per work: ``id`` (primary key), the columns filters and counts
+    use most (``pipeline``, ``status``, ``priority``, ``creation``, ``site``,
+    ``user``) and the whole document as JSON. The document is the truth; the
+    columns are copies kept in step by every write.
+
+``queue``
+    One narrow row per *queued* work: ``id``, ``pipeline``, ``priority``,
+    ``creation``, ``site``, ``user``, with an index in claim order
+    (pipeline, priority descending, creation, id). A withdraw deletes its row
+    from here and marks the work running in the same transaction. The table
+    only ever holds waiting works, so it stays small, its dead rows are
+    vacuumed quickly, and a claim never walks past works that are already
+    running or finished.
+
+Invariant: a work has a ``queue`` row exactly when its status is ``queued``.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from workflow.buckets.queries import Column, Projection
+
+#: Status counts in the order replies list them.
+COUNT_KEYS = ("total", "queued", "running", "success", "failure")
+
+#: Columns of ``works`` that filters may use instead of the document.
+WORK_COLUMNS: Mapping[str, Column] = {
+    "id": Column("id", "text"),
+    "pipeline": Column("pipeline", "text"),
+    "status": Column("status", "text"),
+    "priority": Column("priority", "number"),
+    "creation": Column("creation", "number"),
+    "site": Column("site", "text"),
+    "user": Column('"user"', "text"),
+}
+
+#: Columns of ``queue`` (aliased ``q``) that withdraw filters may use without the document.
+QUEUE_COLUMNS: Mapping[str, Column] = {
+    "id": Column("q.id", "text"),
+    "pipeline": Column("q.pipeline", "text"),
+    "priority": Column("q.priority", "number"),
+    "creation": Column("q.creation", "number"),
+    "site": Column("q.site", "text"),
+    "user": Column('q."user"', "text"),
+}
+
+
+#: Most pipelines a claim probes one by one (see ``split_pipelines``).
+MAX_PROBED_PIPELINES = 64
+
+
+def split_pipelines(query: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]] | None:
+    """For ``{"pipeline": {"$in": [a, b, …]}, …}``: the pipelines and the rest of the filter.
+
+    An index in claim order serves one pipeline at a time: with several,
+    a database would collect and sort every queued work of all of them. A
+    store instead takes the best candidate of each pipeline from the index
+    and then the best of those. Returns None when the filter has another shape
+    (one pipeline, or anything a plain translation serves as well).
+    """
+    condition = query.get("pipeline")
+    if not isinstance(condition, dict) or list(condition) != ["$in"]:
+        return None
+    names = condition["$in"]
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        return None
+    unique = sorted(set(names))
+    if not 2 <= len(unique) <= MAX_PROBED_PIPELINES:
+        return None
+    return unique, {key: value for key, value in query.items() if key != "pipeline"}
+
+
+class UnknownWorksError(LookupError):
+    """An update named works that do not exist; nothing was written."""
+
+    def __init__(self, ids: Sequence[str]) -> None:
+        self.ids = list(ids)
+        shown = ", ".join(repr(work_id) for work_id in self.ids[:10])
+        more = f" and {len(self.ids) - 10} more" if len(self.ids) > 10 else ""
+        noun = "work" if len(self.ids) == 1 else "works"
+        super().__init__(f"{noun} {shown}{more} does not exist; nothing was updated")
+
+
+def dump(document: Mapping[str, Any]) -> str:
+    """Compact JSON text of a document, as stored."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def row_of(document: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The ``works`` row of a validated document: its columns, then its JSON text."""
+    return (
+        document["id"],
+        document["pipeline"],
+        document["status"],
+        document["priority"],
+        document["creation"],
+        document["site"],
+        document["user"],
+        dump(document),
+    )
+
+
+def counts_of(rows: Sequence[tuple[str, int]]) -> dict[str, int]:
+    """Status counts keyed total, queued, running, success, failure (in that order)."""
+    counts = dict.fromkeys(COUNT_KEYS, 0)
+    for status, count in rows:
+        counts["total"] += count
+        if status in counts:
+            counts[status] += count
+    return counts
+
+
+class Store(ABC):
+    """Where works live. Every method is atomic; failures leave nothing half done."""
+
+    #: "sqlite" or "postgres".
+    kind: ClassVar[str]
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and create the tables if they are missing."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release every connection."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+
+    @abstractmethod
+    async def deposit(self, documents: Sequence[Mapping[str, Any]]) -> None:
+        """Insert the documents (each with id and status set) in one transaction.
+
+        A document whose id already exists is skipped: the stored work is unchanged.
+        """
+
+    @abstractmethod
+    async def withdraw(self, query: Mapping[str, Any]) -> str | None:
+        """Claim the most urgent queued work matching ``query``, or return None.
+
+        Highest priority first, then oldest creation, then id. The claimed
+        work becomes ``running`` with ``start`` = now and ``attempt`` + 1; its
+        JSON text is returned. Concurrent claims never return the same work.
+        """
+
+    @abstractmethod
+    async def update(self, documents: Sequence[Mapping[str, Any]]) -> None:
+        """Replace stored works by id in one transaction.
+
+        Raises ``UnknownWorksError`` (and writes nothing) if any id is unknown.
+        """
+
+    @abstractmethod
+    async def delete(self, ids: Sequence[str]) -> int:
+        """Delete works by id; return how many existed."""
+
+    @abstractmethod
+    async def get(self, work_id: str) -> str | None:
+        """The JSON text of one work, or None."""
+
+    @abstractmethod
+    async def view(
+        self,
+        query: Mapping[str, Any],
+        projection: Projection | None,
+        skip: int,
+        limit: int | None,
+    ) -> list[dict[str, Any]]:
+        """Works matching ``query`` ordered by (creation, id), projected and paged."""
+
+    @abstractmethod
+    async def counts(self, pipeline: str | None = None) -> dict[str, int]:
+        """Status counts of one pipeline, or of all works (see ``counts_of``)."""
+
+    @abstractmethod
+    async def pipelines(self) -> list[str]:
+        """The distinct pipelines that hold works, sorted."""
+
+    @abstractmethod
+    async def requeue_failed(self) -> int:
+        """Re-queue failed works that have attempts left (attempt < 1 + retries)."""
+
+    @abstractmethod
+    async def expire_running(self, now: float) -> int:
+        """Mark running works whose start + timeout is before ``now`` as failed."""
+
+    @abstractmethod
+    async def count_created_before(self, moment: float) -> int:
+        """How many works were created before ``moment`` (Unix time)."""
