@@ -1,14 +1,9 @@
 """Works as buckets stores them: validated, completed and given an id.
 
 Every deposit and update is validated with ``WorkDocument``, the one model
-of a stored work, before anything is written. Its nested ``config``,
-``config.archive`` and ``notify.slack`` models are settings classes: built
-from a mapping, they would still fill missing fields from the *server's*
-``WORKFLOW_CONFIG_*`` / ``WORKFLOW_NOTIFY_SLACK_*`` environment and
-``/run/secrets``, and building those sources costs about 2 ms per work.
-``without_environment`` derives twins of these models (subclasses with the
-same fields and validators) that validate like plain pydantic models, so a
-stored work depends only on what was sent, and validation is fast.
+of a stored work, before anything is written. It is a plain model (its
+nested parts too), so a stored work depends only on what was sent, never on
+the server's own ``WORKFLOW_*`` environment.
 """
 
 from __future__ import annotations
@@ -16,12 +11,9 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
-from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings
 
 from workflow.buckets.bodies import BodyError, describe
 from workflow.definitions.work import WorkDocument
@@ -42,45 +34,8 @@ def new_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
-def _reads_environment(annotation: Any) -> bool:
-    """Whether validating ``annotation`` would build a settings model somewhere inside."""
-    if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-        return False
-    if issubclass(annotation, BaseSettings):
-        return True
-    return any(_reads_environment(info.annotation) for info in annotation.model_fields.values())
-
-
-@cache
-def without_environment(model: type[M]) -> type[M]:
-    """A subclass of ``model`` whose (nested) settings models ignore the environment.
-
-    Fields, defaults and validators are inherited; nested settings models are
-    replaced by their own twins, and settings models validate through
-    ``BaseModel.__init__`` instead of gathering environment and secret sources.
-    """
-    annotations: dict[str, Any] = {}
-    namespace: dict[str, Any] = {
-        "__module__": model.__module__,
-        "__qualname__": model.__qualname__,
-        "__doc__": model.__doc__,
-        "__annotations__": annotations,
-    }
-    for name, info in model.model_fields.items():
-        if _reads_environment(info.annotation):
-            twin = without_environment(info.annotation)  # type: ignore[arg-type]
-            annotations[name] = twin
-            changes: dict[str, Any] = {"annotation": twin}
-            if info.default_factory is not None:
-                changes["default_factory"] = twin
-            namespace[name] = FieldInfo.merge_field_infos(info, **changes)
-    if issubclass(model, BaseSettings):
-        namespace["__init__"] = BaseModel.__init__
-    return cast(type[M], type(model.__name__, (model,), namespace))
-
-
-#: The model deposits and updates are validated with.
-StoredWork = without_environment(WorkDocument)
+#: The model deposits and updates are validated with; it reads nothing but the document.
+StoredWork = WorkDocument
 
 
 def _location(prefix: str, loc: Sequence[Any]) -> str:

@@ -36,8 +36,15 @@ class Backend:
             raise BackendError(str(error)) from error
 
     async def update(self, document: dict[str, Any]) -> None:
-        """Overwrite the fields given in ``document`` of the record with its id."""
+        """Overwrite the record with ``document``.
+
+        A document without ``results`` (the resource holds only a truncated
+        copy) keeps the results stored in buckets, which the runner sent.
+        """
         try:
+            if "results" not in document:
+                stored = await self._client.get(document["id"])
+                document = {**document, "results": (stored or {}).get("results")}
             await self._client.update([document])
         except BucketsError as error:
             raise BackendError(str(error)) from error

@@ -10,9 +10,7 @@ from workflow.definitions.work import WorkDocument, WorkFields
 _REQUEST_FIELDS = tuple(WorkFields.model_fields)
 
 
-def buckets_document(
-    spec: WorkSpec, status: WorkStatus, *, include_results: bool = True
-) -> dict[str, Any]:
+def buckets_document(spec: WorkSpec, status: WorkStatus) -> dict[str, Any]:
     """The document buckets should hold for this Work.
 
     Results are left out when the resource only holds a truncated copy, so
@@ -33,6 +31,6 @@ def buckets_document(
             "results": status.results,
         }
     ).model_dump(mode="json")
-    if not include_results or status.resultsTruncated:
+    if status.resultsTruncated:
         document.pop("results")
     return document

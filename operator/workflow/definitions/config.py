@@ -1,29 +1,24 @@
 """How a Work's lifecycle is configured: archiving, metrics, parentage and ownership.
 
-Both models read ``WORKFLOW_CONFIG_*`` (and ``WORKFLOW_CONFIG_ARCHIVE_*``)
-environment variables and ``/run/secrets`` when built without arguments, which is
-how a Work picks up site-wide defaults. When they are validated from a mapping
-(a server response, a manifest) only the mapping counts.
+``Archive`` and ``Config`` are plain models: validating a mapping (a server
+request, a manifest, a reply) uses only that mapping. Their ``...FromEnv``
+twins are settings classes that also read ``WORKFLOW_CONFIG_*`` and
+``WORKFLOW_CONFIG_ARCHIVE_*`` variables and ``/run/secrets``; the ``Work``
+object uses them for its defaults, which is how a site sets its defaults.
 """
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ArchiveStrategy = Literal["bypass", "copy", "delete", "move"]
 
 
-class Archive(BaseSettings):
+class Archive(BaseModel):
     """What happens to a Work's outputs once it finishes."""
 
-    model_config = SettingsConfigDict(
-        title="Archive",
-        env_prefix="WORKFLOW_CONFIG_ARCHIVE_",
-        secrets_dir="/run/secrets",
-        extra="ignore",
-        validate_assignment=True,
-    )
+    model_config = ConfigDict(title="Archive", extra="ignore", validate_assignment=True)
 
     results: bool = Field(default=True, description="Keep the Work's results in the archive.")
     products: ArchiveStrategy = Field(default="copy", description="How data products are archived.")
@@ -31,16 +26,10 @@ class Archive(BaseSettings):
     logs: ArchiveStrategy = Field(default="move", description="How logs are archived.")
 
 
-class Config(BaseSettings):
+class Config(BaseModel):
     """Lifecycle configuration of a Work."""
 
-    model_config = SettingsConfigDict(
-        title="Config",
-        env_prefix="WORKFLOW_CONFIG_",
-        secrets_dir="/run/secrets",
-        extra="ignore",
-        validate_assignment=True,
-    )
+    model_config = ConfigDict(title="Config", extra="ignore", validate_assignment=True)
 
     archive: Archive = Field(default_factory=Archive, description="Archive strategy.")
     metrics: bool = Field(default=False, description="Emit metrics about the Work's lifecycle.")
@@ -55,3 +44,21 @@ class Config(BaseSettings):
         exclude=True,
         description="strict: the Work's site must be listed in the workspace. Never sent.",
     )
+
+
+class ArchiveFromEnv(BaseSettings, Archive):
+    """``Archive`` with defaults from ``WORKFLOW_CONFIG_ARCHIVE_*`` and ``/run/secrets``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WORKFLOW_CONFIG_ARCHIVE_", secrets_dir="/run/secrets", extra="ignore"
+    )
+
+
+class ConfigFromEnv(BaseSettings, Config):
+    """``Config`` with defaults from ``WORKFLOW_CONFIG_*`` and ``/run/secrets``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WORKFLOW_CONFIG_", secrets_dir="/run/secrets", extra="ignore"
+    )
+
+    archive: Archive = Field(default_factory=ArchiveFromEnv, description="Archive strategy.")

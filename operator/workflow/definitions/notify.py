@@ -1,25 +1,21 @@
 """Where a Work reports when it finishes (Slack today).
 
 ``Slack`` forbids unknown keys, like the public client does, so a typo in a
-notification block is an error instead of a silently dropped setting.
+notification block is an error instead of a silently dropped setting. As in
+``config``, the plain models read only what they are given; ``SlackFromEnv``
+adds ``WORKFLOW_NOTIFY_SLACK_*`` variables for the ``Work`` object's defaults.
 """
 
 from typing import Any
 
-from pydantic import BaseModel, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class Slack(BaseSettings):
-    """Slack notification settings (``WORKFLOW_NOTIFY_SLACK_*``)."""
+class Slack(BaseModel):
+    """Slack notification settings."""
 
-    model_config = SettingsConfigDict(
-        title="Slack",
-        env_prefix="WORKFLOW_NOTIFY_SLACK_",
-        secrets_dir="/run/secrets",
-        extra="forbid",
-        validate_assignment=True,
-    )
+    model_config = ConfigDict(title="Slack", extra="forbid", validate_assignment=True)
 
     channel_id: StrictStr | None = Field(default=None, description="Channel to post to.")
     member_ids: list[StrictStr] | None = Field(default=None, description="Members to mention.")
@@ -34,6 +30,19 @@ class Slack(BaseSettings):
 class Notify(BaseModel):
     """Notification channels of a Work."""
 
-    model_config = {"title": "Notify", "extra": "forbid"}
+    model_config = ConfigDict(title="Notify", extra="forbid")
 
     slack: Slack = Field(default_factory=Slack, description="Slack notification.")
+
+
+class SlackFromEnv(BaseSettings, Slack):
+    """``Slack`` with defaults from ``WORKFLOW_NOTIFY_SLACK_*`` and ``/run/secrets``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WORKFLOW_NOTIFY_SLACK_", secrets_dir="/run/secrets", extra="ignore"
+    )
+
+
+def notify_from_env() -> Notify:
+    """A ``Notify`` whose Slack defaults come from the environment."""
+    return Notify(slack=SlackFromEnv())

@@ -34,8 +34,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workflow import DEFAULT_WORKSPACE_PATH, RESULTS_LIMIT_BYTES
-from workflow.definitions.config import Config
-from workflow.definitions.notify import Notify
+from workflow.definitions.config import Config, ConfigFromEnv
+from workflow.definitions.notify import Notify, notify_from_env
 from workflow.definitions.workspace import read_workspace
 
 if TYPE_CHECKING:
@@ -175,6 +175,12 @@ class Work(BaseSettings, WorkDocument):
         exclude=True,
         repr=False,
         description="HTTPContext reused across calls. Never sent.",
+    )
+    config: Config = Field(
+        default_factory=ConfigFromEnv, description="Lifecycle configuration (WORKFLOW_CONFIG_*)."
+    )
+    notify: Notify = Field(
+        default_factory=notify_from_env, description="Notifications (WORKFLOW_NOTIFY_SLACK_*)."
     )
 
     @field_validator("results")

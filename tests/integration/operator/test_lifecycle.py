@@ -155,3 +155,20 @@ def test_a_pod_that_cannot_start_fails_its_attempt_instead_of_hanging(
     work = works.wait_phase("nosecret", "failure", "success", timeout=120)
     assert work["status"]["reason"] == "ContainerConfigError", work["status"]
     assert "absent" in work["status"]["history"][0]["message"]
+
+
+def test_results_too_large_for_the_resource_stay_whole_in_buckets(operator_process, works, buckets_process):
+    operator_process(buckets_process.url, **buckets_process.operator_env)
+    writer = (
+        "import json, os; json.dump({'results': {'blob': 'x' * 100000, 'n': 7}}, "
+        "open(os.environ['WORKFLOW_RESULTS_PATH'], 'w'))"
+    )
+    works.apply("big", spec(command=["python3", "-c", writer], retries=0))
+    work = works.wait_phase("big", "success", "failure")
+    status = work["status"]
+    assert status["phase"] == "success", status
+    assert status.get("results") is None
+    assert status["resultsTruncated"] is True and status["resultsBytes"] > 100000
+    stored = record(buckets_process, work)
+    assert stored["status"] == "success"
+    assert stored["results"]["n"] == 7 and len(stored["results"]["blob"]) == 100000

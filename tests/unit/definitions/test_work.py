@@ -347,3 +347,20 @@ def test_document_path_reads_yaml_without_workspace_checks(tmp_path: Path) -> No
         yaml.safe_dump({"pipeline": "p", "site": "far", "user": "u", "command": ["true"]})
     )
     assert document_path(path).site == "far"
+
+
+def test_a_work_document_reads_nothing_but_the_mapping(workspace, monkeypatch):
+    """Servers and the operator validate documents: their own environment must not leak in."""
+    from workflow.definitions.work import WorkDocument
+
+    monkeypatch.setenv("WORKFLOW_CONFIG_METRICS", "true")
+    monkeypatch.setenv("WORKFLOW_CONFIG_ARCHIVE_LOGS", "delete")
+    monkeypatch.setenv("WORKFLOW_NOTIFY_SLACK_CHANNEL_ID", "C1")
+    document = WorkDocument.model_validate({"pipeline": "p", "site": "local", "user": "u"})
+    assert document.config.metrics is False
+    assert document.config.archive.logs == "move"
+    assert document.notify.slack.channel_id is None
+    work = Work(pipeline="p", site="local", user="u")
+    assert work.config.metrics is True
+    assert work.config.archive.logs == "delete"
+    assert work.notify.slack.channel_id == "C1"
