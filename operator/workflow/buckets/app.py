@@ -6,6 +6,12 @@ it, so that malformed, oversized or hostile input becomes a 4xx naming the
 field and the rule, never a 500, and so the hot paths (withdraw above all)
 stay cheap: a claimed work goes from the database to the socket as the JSON
 text the database returned.
+
+Beyond the public contract, ``POST /work?owner=<name>`` deposits *managed*
+works: records of works their owner (the Kubernetes operator) runs itself.
+They keep their status and are never claimed or audited, so no worker runs
+them a second time (``DEPOSIT_DESCRIPTION``; the stores keep them out of the
+claim queue).
 """
 
 from __future__ import annotations
@@ -62,6 +68,13 @@ that client leaves a choice open, this server decides as follows.
 * **Deposit** sets `status` to `queued`, validates every work before
   storing any, and stores all or none. Fields a work omits get the model's
   defaults; unknown top-level fields are dropped.
+* **Managed works** (an extension). `POST /work?owner=<name>` deposits
+  works that `<name>` runs itself (the Kubernetes operator, as
+  `kubernetes-operator`): they keep the `status` they are sent with, are
+  never handed out by withdraw, and the `failed` and `expired` audits leave
+  them alone (the owner runs retries and timeouts). `PUT /work` keeps a
+  work managed, whatever its status. Views, counts, get and delete treat
+  them like any other work.
 * **Withdraw** claims, atomically, the queued work with the highest
   `priority` (5 is most urgent), then the oldest `creation`, then the
   smallest id, among the works that match the filter; it becomes `running`
@@ -160,6 +173,38 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     }
     return {code: {"model": Error, "description": reasons[code]} for code in codes}
 
+
+#: What an ``owner`` may be: a short name, safe in logs and URLs.
+OWNER_PATTERN = r"^[A-Za-z0-9._:/-]+$"
+OWNER_MAX_LENGTH = 64
+
+DEPOSIT_DESCRIPTION = """
+Stores every work of the body, or none. Each work gets an id unless it
+carries one; an id that already exists is left unchanged (the deposit is
+idempotent) and its id is returned as if it were new.
+
+Without `owner` (the public contract) every new work is stored with
+`status` `queued` and can be claimed by `POST /work/withdraw`.
+
+With `owner=<name>` (an extension) the works are **managed** by `<name>`,
+which runs them itself, as the Kubernetes operator does with its Jobs. A
+managed work
+
+* is stored with the `status` it is sent with (not forced to `queued`);
+* is never handed out by `POST /work/withdraw`, whatever its status, so a
+  worker cannot run it a second time;
+* is left alone by `/audit/failed` and `/audit/expired`: its owner runs its
+  retries and enforces its timeout;
+* stays managed when `PUT /work` replaces it (the owner reports progress
+  that way), even with `status` `queued`;
+* is otherwise like any work: `/view`, `/status`, `GET /work/{id}` and
+  `DELETE /work` include it.
+
+An id that already exists keeps its stored record, owner included: a
+re-sent deposit neither takes an ordinary work over nor releases a managed
+one. `owner` is 1 to 64 characters of `A-Z a-z 0-9 . _ : / -`; anything else
+is answered 422 naming `query.owner`, before anything is stored.
+"""
 
 WORK_REF = {"$ref": "#/components/schemas/WorkDocument"}
 WORKS = {"type": "array", "items": WORK_REF}
@@ -284,6 +329,7 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
             ),
             **_errors(400, *auth_errors, 413, 422),
         },
+        description=DEPOSIT_DESCRIPTION,
         openapi_extra=_body(
             WORKS,
             "Works to store. A work with an id keeps it; an existing id is left unchanged.",
@@ -299,11 +345,23 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
                 "True/False/true/false/1/0.",
             ),
         ] = [],  # noqa: B006 - FastAPI copies parameter defaults per request
+        owner: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=OWNER_MAX_LENGTH,
+                pattern=OWNER_PATTERN,
+                description="Who runs these works itself (an extension of the public API): "
+                "they are stored with their own status and never claimed or audited. "
+                f"1 to {OWNER_MAX_LENGTH} of A-Z a-z 0-9 . _ : / -.",
+                examples=["kubernetes-operator"],
+            ),
+        ] = None,
     ) -> Response:
         wants_ids = _flag(return_ids)
         documents = validate_works(parse_json(await request.body()), for_update=False)
-        ids = prepare_deposit(documents)
-        await store.deposit(documents)
+        ids = prepare_deposit(documents, managed=owner is not None)
+        await store.deposit(documents, owner)
         return JSONResponse(ids) if wants_ids else Response(TRUE, media_type=JSON)
 
     @app.post(

@@ -87,16 +87,20 @@ def validate_works(body: Any, *, for_update: bool) -> list[dict[str, Any]]:
     return documents
 
 
-def prepare_deposit(documents: list[dict[str, Any]]) -> list[str]:
+def prepare_deposit(documents: list[dict[str, Any]], *, managed: bool = False) -> list[str]:
     """Give each new work an id and the status ``queued``; return the ids in order.
 
     A work that already carries an id keeps it (the operator records works
     under ids it chose); depositing an id that exists is a no-op for that work.
+    ``managed`` works (deposited with an owner, who runs them) keep the status
+    they were sent with: the record mirrors the owner's state, it is not a
+    request for a worker to run the work.
     """
     ids = []
     for document in documents:
         if document.get("id") is None:
             document["id"] = new_id()
-        document["status"] = "queued"
+        if not managed:
+            document["status"] = "queued"
         ids.append(document["id"])
     return ids

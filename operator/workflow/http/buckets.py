@@ -333,8 +333,13 @@ class Buckets(_Base):
         """Store works in the queue; with ``return_ids`` return their ids, in order.
 
         Works are mappings (``work.payload``) or ``Work``/``WorkDocument`` objects.
-        ``owner``, when given, is sent as the ``owner`` query parameter: our
-        server records who deposited the works (the public API has no such field).
+        ``owner``, when given, is sent as the ``owner`` query parameter (an
+        extension of our server; the public API has none): the works are then
+        *managed* by ``owner``, who runs them itself. Our server stores them
+        with the status they carry and never hands them out to a withdraw nor
+        re-queues or expires them in its audits, so a worker cannot run a work
+        the operator is running. An ``owner`` outside 1-64 characters of
+        ``[A-Za-z0-9._:/-]`` is refused (422).
         Retried after any transport error or 5xx only when every work carries an
         ``id`` (such deposits are idempotent); otherwise only when the
         connection failed before anything was sent.

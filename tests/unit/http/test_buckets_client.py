@@ -117,6 +117,14 @@ def test_deposit_can_name_an_owner() -> None:
     assert script.last.url.params["owner"] == "kubernetes-operator"
 
 
+def test_deposit_without_an_owner_sends_no_owner_parameter() -> None:
+    # Without the parameter the server queues the works (the public contract).
+    script = Script(default=answer(body=["x"]))
+    client(script).deposit([{"id": "x"}], return_ids=True)
+    assert "owner" not in script.last.url.params
+    assert script.last.url.params["return_ids"] == "True"
+
+
 def test_deposit_with_a_wrong_number_of_ids_is_an_invalid_response() -> None:
     script = Script(default=answer(body=["only-one"]))
     with pytest.raises(InvalidResponse, match="2 string ids"):

@@ -5,8 +5,12 @@ Both stores keep the same two tables:
 ``works``
     One row per work: ``id`` (primary key), the columns filters and counts
     use most (``pipeline``, ``status``, ``priority``, ``creation``, ``site``,
-    ``user``) and the whole document as JSON. The document is the truth; the
-    columns are copies kept in step by every write.
+    ``user``), the whole document as JSON, and ``owner``. The document is the
+    truth; the columns are copies kept in step by every write. ``owner`` is
+    not part of the document: it is NULL for ordinary works and names the
+    manager of a *managed* work (deposited with ``?owner=``, e.g. by the
+    Kubernetes operator, which runs the work itself). It is set once, by the
+    deposit that creates the work; updates never change it.
 
 ``queue``
     One narrow row per *queued* work: ``id``, ``pipeline``, ``priority``,
@@ -17,7 +21,13 @@ Both stores keep the same two tables:
     vacuumed quickly, and a claim never walks past works that are already
     running or finished.
 
-Invariant: a work has a ``queue`` row exactly when its status is ``queued``.
+Invariant: a work has a ``queue`` row exactly when its status is ``queued``
+and it has no owner. A managed work is therefore never claimed by a withdraw,
+whatever its status, and the audits (re-queue failed, expire running) leave
+it alone: its owner runs its retries and timeouts, and a worker claiming it
+too would run it twice. Every statement that enqueues, re-queues or expires
+works checks ``owner IS NULL``; the claim path needs no check, because a
+managed work never reaches the queue.
 """
 
 from __future__ import annotations
@@ -138,10 +148,15 @@ class Store(ABC):
         """Raise if the database cannot answer a trivial query."""
 
     @abstractmethod
-    async def deposit(self, documents: Sequence[Mapping[str, Any]]) -> None:
+    async def deposit(
+        self, documents: Sequence[Mapping[str, Any]], owner: str | None = None
+    ) -> None:
         """Insert the documents (each with id and status set) in one transaction.
 
-        A document whose id already exists is skipped: the stored work is unchanged.
+        Without ``owner`` the works are queued (their status is ``queued``).
+        With ``owner`` they are managed by it: stored with the status they
+        carry and never queued. A document whose id already exists is
+        skipped: the stored work, its owner included, is unchanged.
         """
 
     @abstractmethod
@@ -157,7 +172,9 @@ class Store(ABC):
     async def update(self, documents: Sequence[Mapping[str, Any]]) -> None:
         """Replace stored works by id in one transaction.
 
-        Raises ``UnknownWorksError`` (and writes nothing) if any id is unknown.
+        A work's owner is kept: a managed work stays managed and out of the
+        queue whatever its new status. Raises ``UnknownWorksError`` (and
+        writes nothing) if any id is unknown.
         """
 
     @abstractmethod
@@ -188,11 +205,17 @@ class Store(ABC):
 
     @abstractmethod
     async def requeue_failed(self) -> int:
-        """Re-queue failed works that have attempts left (attempt < 1 + retries)."""
+        """Re-queue failed works that have attempts left (attempt < 1 + retries).
+
+        Managed works are skipped: their owner decides about retries.
+        """
 
     @abstractmethod
     async def expire_running(self, now: float) -> int:
-        """Mark running works whose start + timeout is before ``now`` as failed."""
+        """Mark running works whose start + timeout is before ``now`` as failed.
+
+        Managed works are skipped: their owner enforces their timeout.
+        """
 
     @abstractmethod
     async def count_created_before(self, moment: float) -> int:

@@ -10,6 +10,11 @@ does not decay as claimed rows pile up as dead index entries.
 Lock order is always ``queue`` row before ``works`` row (claims, updates and
 deletes alike), which keeps a claim and an update of the same work from
 deadlocking.
+
+Managed works (``owner`` set, see ``base``) are inserted by
+``DEPOSIT_MANAGED``, which writes no ``queue`` row; ``ENQUEUE``,
+``REQUEUE_FAILED`` and ``EXPIRE_RUNNING`` all require ``owner IS NULL``, so
+the claim statements need no check of their own.
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ CREATE TABLE IF NOT EXISTS works (
     creation double precision NOT NULL,
     site text COLLATE "C" NOT NULL,
     "user" text COLLATE "C" NOT NULL,
-    doc jsonb NOT NULL
+    doc jsonb NOT NULL,
+    owner text COLLATE "C"
 ) WITH (
     fillfactor = 80,
     autovacuum_vacuum_scale_factor = 0.02,
@@ -81,6 +87,7 @@ CREATE TABLE IF NOT EXISTS queue (
 CREATE INDEX IF NOT EXISTS queue_claim ON queue (pipeline, priority DESC, creation, id);
 """
 
+#: Inserts ordinary works (owner NULL, status queued) and queues the new ones.
 DEPOSIT = """
 WITH input AS (
     SELECT * FROM unnest(
@@ -95,6 +102,16 @@ WITH input AS (
 )
 INSERT INTO queue (id, pipeline, priority, creation, site, "user")
 SELECT id, pipeline, priority, creation, site, "user" FROM inserted
+"""
+#: Inserts works managed by an owner (the last parameter), with their own status; never queued.
+DEPOSIT_MANAGED = """
+INSERT INTO works (id, pipeline, status, priority, creation, site, "user", doc, owner)
+SELECT id, pipeline, status, priority, creation, site, "user", doc::jsonb, %s::text
+FROM unnest(
+    %s::text[], %s::text[], %s::text[], %s::int2[], %s::float8[], %s::text[], %s::text[],
+    %s::text[]
+) AS t (id, pipeline, status, priority, creation, site, "user", doc)
+ON CONFLICT (id) DO NOTHING
 """
 #: Claims up to n works of one filter, in one statement (see ``claiming``).
 CLAIM = """
@@ -143,17 +160,18 @@ FROM unnest(
 ) AS u (id, pipeline, status, priority, creation, site, "user", doc)
 WHERE w.id = u.id
 """
+#: Queues (or refreshes the queue rows of) the listed works that are queued and unmanaged.
 ENQUEUE = """
 INSERT INTO queue (id, pipeline, priority, creation, site, "user")
 SELECT id, pipeline, priority, creation, site, "user" FROM works
-WHERE id = ANY(%s) AND status = 'queued'
+WHERE id = ANY(%s) AND status = 'queued' AND owner IS NULL
 ON CONFLICT (id) DO UPDATE SET pipeline = EXCLUDED.pipeline, priority = EXCLUDED.priority,
     creation = EXCLUDED.creation, site = EXCLUDED.site, "user" = EXCLUDED."user"
 """
 REQUEUE_FAILED = """
 WITH requeued AS (
     UPDATE works SET status = 'queued', doc = doc || '{"status": "queued"}'::jsonb
-    WHERE status = 'failure'
+    WHERE status = 'failure' AND owner IS NULL
       AND COALESCE((doc ->> 'attempt')::numeric, 0) < 1 + COALESCE((doc ->> 'retries')::numeric, 0)
     RETURNING id, pipeline, priority, creation, site, "user"
 ), enqueued AS (
@@ -164,7 +182,7 @@ SELECT count(*) FROM requeued
 """
 EXPIRE_RUNNING = """
 UPDATE works SET status = 'failure', doc = doc || '{"status": "failure"}'::jsonb
-WHERE status = 'running'
+WHERE status = 'running' AND owner IS NULL
   AND (doc ->> 'start')::float8 + (doc ->> 'timeout')::float8 < %s
 """
 PIPELINES = """
@@ -226,7 +244,9 @@ class PostgresStore(Store):
         return translate(query, self.dialect, Target(WORK_COLUMNS, "doc"))
 
     # Writes ---------------------------------------------------------------------------
-    async def deposit(self, documents: Sequence[Mapping[str, Any]]) -> None:
+    async def deposit(
+        self, documents: Sequence[Mapping[str, Any]], owner: str | None = None
+    ) -> None:
         unique: dict[str, Mapping[str, Any]] = {}
         for document in documents:
             unique.setdefault(document["id"], document)
@@ -234,7 +254,10 @@ class PostgresStore(Store):
             return
         columns = _columns([row_of(document) for document in unique.values()])
         async with self.pool.connection() as connection:
-            await connection.execute(DEPOSIT, columns)
+            if owner is None:
+                await connection.execute(DEPOSIT, columns)
+            else:
+                await connection.execute(DEPOSIT_MANAGED, [owner, *columns])
 
     async def withdraw(self, query: Mapping[str, Any]) -> str | None:
         split = split_pipelines(query)
@@ -305,6 +328,7 @@ class PostgresStore(Store):
             if waiting:
                 await connection.execute("DELETE FROM queue WHERE id = ANY(%s)", (waiting,))
             if queued:
+                # Managed works are skipped: they stay out of the queue whatever their status.
                 await connection.execute(ENQUEUE, (queued,))
 
     @staticmethod

@@ -7,6 +7,11 @@ transactions, which also keeps other processes sharing the file (a second
 server, a test resetting data) correct: they wait up to the busy timeout.
 The file is in WAL mode, so reads run concurrently on their own threads and
 connections and never wait for the writer.
+
+Managed works (``owner`` set, see ``base``) are inserted by their own
+statement and never enqueued; ``ENQUEUE``, ``REQUEUE_FAILED`` and
+``EXPIRE_RUNNING`` all require ``owner IS NULL``, so the claim statements
+need no check of their own.
 """
 
 from __future__ import annotations
@@ -54,7 +59,8 @@ CREATE TABLE IF NOT EXISTS works (
     creation REAL NOT NULL,
     site TEXT NOT NULL,
     "user" TEXT NOT NULL,
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS works_pipeline_status ON works (pipeline, status);
 CREATE INDEX IF NOT EXISTS works_status_creation ON works (status, creation);
@@ -72,15 +78,21 @@ CREATE TABLE IF NOT EXISTS queue (
 CREATE INDEX IF NOT EXISTS queue_claim ON queue (pipeline, priority DESC, creation, id);
 """
 
+#: Inserts an ordinary work (owner NULL); ``ENQUEUE`` then queues it.
 INSERT_WORK = """
 INSERT INTO works (id, pipeline, status, priority, creation, site, "user", doc)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
 """
-#: Adds queue rows for the listed works that are queued (existing rows are kept).
+#: Inserts a work managed by an owner (the last parameter); it is never queued.
+INSERT_MANAGED_WORK = """
+INSERT INTO works (id, pipeline, status, priority, creation, site, "user", doc, owner)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
+"""
+#: Adds queue rows for the listed works that are queued and unmanaged (existing rows are kept).
 ENQUEUE = """
 INSERT OR IGNORE INTO queue (id, pipeline, priority, creation, site, "user")
 SELECT id, pipeline, priority, creation, site, "user" FROM works
-WHERE status = 'queued' AND id IN (SELECT value FROM json_each(?))
+WHERE status = 'queued' AND owner IS NULL AND id IN (SELECT value FROM json_each(?))
 """
 #: Up to n claimable works of one filter, in claim order.
 CLAIM_SELECT = """
@@ -111,13 +123,13 @@ WHERE id = ?
 """
 REQUEUE_FAILED = """
 UPDATE works SET status = 'queued', doc = json_set(doc, '$.status', 'queued')
-WHERE status = 'failure'
+WHERE status = 'failure' AND owner IS NULL
   AND COALESCE(json_extract(doc, '$.attempt'), 0) < 1 + COALESCE(json_extract(doc, '$.retries'), 0)
 RETURNING id
 """
 EXPIRE_RUNNING = """
 UPDATE works SET status = 'failure', doc = json_set(doc, '$.status', 'failure')
-WHERE status = 'running'
+WHERE status = 'running' AND owner IS NULL
   AND json_extract(doc, '$.start') + json_extract(doc, '$.timeout') < ?
 """
 PIPELINES = """
@@ -229,7 +241,9 @@ class SQLiteStore(Store):
         return translate(query, self.dialect, Target(WORK_COLUMNS, "doc"))
 
     # Writes -----------------------------------------------------------------------------
-    async def deposit(self, documents: Sequence[Mapping[str, Any]]) -> None:
+    async def deposit(
+        self, documents: Sequence[Mapping[str, Any]], owner: str | None = None
+    ) -> None:
         rows = [row_of(document) for document in documents]
         ids = json.dumps([row[0] for row in rows])
 
@@ -238,8 +252,12 @@ class SQLiteStore(Store):
                 connection.executemany(INSERT_WORK, rows)
                 connection.execute(ENQUEUE, (ids,))
 
+        def insert_managed(connection: sqlite3.Connection) -> None:
+            with transaction(connection):
+                connection.executemany(INSERT_MANAGED_WORK, [(*row, owner) for row in rows])
+
         if rows:
-            await self._write(insert)
+            await self._write(insert if owner is None else insert_managed)
 
     async def withdraw(self, query: Mapping[str, Any]) -> str | None:
         split = split_pipelines(query)
@@ -295,6 +313,7 @@ class SQLiteStore(Store):
                 connection.execute(
                     "DELETE FROM queue WHERE id IN (SELECT value FROM json_each(?))", (ids,)
                 )
+                # Managed works are skipped: they stay out of the queue whatever their status.
                 connection.execute(ENQUEUE, (ids,))
 
         if rows:
