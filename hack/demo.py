@@ -51,7 +51,9 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def start(name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     log = (DEMO / f"{name}.log").open("ab")
-    return subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -79,8 +81,11 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log: str, timeout: flo
 def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
     result = subprocess.run(
         ["kubectl", "--kubeconfig", str(kubeconfig), *args],
-        input=stdin, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if result.returncode != 0:
         raise SystemExit(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
     return result.stdout
@@ -90,20 +95,36 @@ def python_object_path(buckets_url: str) -> None:
     """Deposit, withdraw and run a Work the way scripts do, against buckets alone."""
     workspace = DEMO / "workspace.yml"
     workspace.write_text(
-        yaml.safe_dump({"workspace": "demo", "sites": ["local"], "http": {"baseurls": {"buckets": buckets_url}}})
+        yaml.safe_dump(
+            {
+                "workspace": "demo",
+                "sites": ["local"],
+                "http": {"baseurls": {"buckets": buckets_url}},
+            }
+        )
     )
     env = clean_env(WORKFLOW_WORKSPACE=str(workspace), WORKFLOW_HTTP_WORKSPACE=str(workspace))
     code = (
         "from workflow.definitions.work import Work\n"
         "work = Work(pipeline='demo-python', site='local', user='demo',\n"
-        "            function='workflow.examples.functions.mean', parameters={'values': [2, 4, 9]})\n"
+        "            function='workflow.examples.functions.mean',\n"
+        "            parameters={'values': [2, 4, 9]})\n"
         "print(work.deposit(return_ids=True)[0])\n"
     )
-    work_id = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    work_id = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
     console.print(f"  deposited Work [bold]{work_id}[/] from Python")
-    subprocess.run([sys.executable, "-m", "workflow", "run", "demo-python", "--lives", "1"], env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "workflow", "run", "demo-python", "--lives", "1"],
+        env=env,
+        check=True,
+    )
     record = httpx.get(f"{buckets_url}/work/{work_id}", timeout=10).json()
-    console.print(f"  `workflow run` withdrew and ran it: status [bold]{record['status']}[/], results {record['results']}")
+    console.print(
+        f"  `workflow run` withdrew and ran it: status [bold]{record['status']}[/], "
+        f"results {record['results']}"
+    )
     if record["status"] != "success":
         raise SystemExit("the Python-path Work did not succeed")
 
@@ -119,17 +140,29 @@ def watch(kubeconfig: Path, names: list[str], timeout: float = 240) -> dict[str,
             table = Table("Work", "Phase", "Attempt", "Message")
             for name in names:
                 status = works.get(name, {}).get("status", {})
-                table.add_row(name, status.get("phase", "-"), str(status.get("attempt", 0)), status.get("message", ""))
+                table.add_row(
+                    name,
+                    status.get("phase", "-"),
+                    str(status.get("attempt", 0)),
+                    status.get("message", ""),
+                )
             live.update(table)
-            if all(works.get(n, {}).get("status", {}).get("phase") in ("success", "failure") for n in names):
+            if all(
+                works.get(n, {}).get("status", {}).get("phase") in ("success", "failure")
+                for n in names
+            ):
                 return works
             time.sleep(0.5)
     raise SystemExit(f"the Works did not finish within {timeout} s; see .demo/operator.log")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--keep", action="store_true", help="leave the cluster, buckets and operator running")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the cluster, buckets and operator running"
+    )
     options = parser.parse_args()
     DEMO.mkdir(exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []
@@ -143,8 +176,11 @@ def main() -> int:
         port = free_port()
         buckets_url = f"http://127.0.0.1:{port}"
         database = DEMO / "buckets.sqlite3"
-        buckets = start("buckets", [sys.executable, "-m", "workflow", "buckets", "serve", "--port", str(port)],
-                        clean_env(WORKFLOW_BUCKETS_DATABASE=f"sqlite:///{database}"))  # fmt: skip
+        buckets = start(
+            "buckets",
+            [sys.executable, "-m", "workflow", "buckets", "serve", "--port", str(port)],
+            clean_env(WORKFLOW_BUCKETS_DATABASE=f"sqlite:///{database}"),
+        )
         processes.append(buckets)
         wait_http(f"{buckets_url}/healthz", buckets, "buckets")
         console.print(f"  buckets at {buckets_url}, store {database.relative_to(ROOT)}")
@@ -154,16 +190,41 @@ def main() -> int:
 
         console.rule("[bold]4/4[/] the operator runs Work manifests")
         kubectl(kubeconfig, "apply", "-f", str(ROOT / "crds" / "work.yaml"))
-        kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/works.workflow.dev", "--timeout=60s")
-        kubectl(kubeconfig, "apply", "-f", "-", stdin=kubectl(kubeconfig, "create", "namespace", NAMESPACE,
-                                                               "--dry-run=client", "-o", "yaml"))  # fmt: skip
+        kubectl(
+            kubeconfig,
+            "wait",
+            "--for=condition=Established",
+            "crd/works.workflow.dev",
+            "--timeout=60s",
+        )
+        kubectl(
+            kubeconfig,
+            "apply",
+            "-f",
+            "-",
+            stdin=kubectl(
+                kubeconfig, "create", "namespace", NAMESPACE, "--dry-run=client", "-o", "yaml"
+            ),
+        )
         operator = start(
             "operator",
-            [sys.executable, "-m", "workflow", "operator", "run", "-n", NAMESPACE, "--liveness", ""],
+            [
+                sys.executable,
+                "-m",
+                "workflow",
+                "operator",
+                "run",
+                "-n",
+                NAMESPACE,
+                "--liveness",
+                "",
+            ],
             clean_env(
                 KUBECONFIG=str(kubeconfig),
                 WORKFLOW_OPERATOR_BUCKETS_URL=buckets_url,
-                WORKFLOW_OPERATOR_RUNNER_COMMAND=json.dumps([sys.executable, "-m", "workflow", "run"]),
+                WORKFLOW_OPERATOR_RUNNER_COMMAND=json.dumps(
+                    [sys.executable, "-m", "workflow", "run"]
+                ),
             ),
         )
         processes.append(operator)
@@ -178,16 +239,21 @@ def main() -> int:
         for name in names:
             status = works[name]["status"]
             record = httpx.get(f"{buckets_url}/work/{status['bucketsId']}", timeout=10).json()
-            console.print(f"  [bold]{name}[/]: results in the Work {status.get('results')}; "
-                          f"in buckets: status {record['status']}, attempt {record['attempt']}")  # fmt: skip
+            console.print(
+                f"  [bold]{name}[/]: results in the Work {status.get('results')}; "
+                f"in buckets: status {record['status']}, attempt {record['attempt']}"
+            )
         if failed:
             console.print(f"[red]not successful: {failed}; see .demo/operator.log[/]")
             return 1
         console.print("[green bold]Every Work succeeded.[/]")
         if options.keep:
-            console.print(f"\nStill running. Try:\n  {info.export_line()}\n  kubectl -n {NAMESPACE} get works\n"
-                          f"Stop with: hack/cluster --dir {cluster_root} down (buckets pid {buckets.pid}, "
-                          f"operator pid {operator.pid})")  # fmt: skip
+            console.print(
+                f"\nStill running. Try:\n  {info.export_line()}\n"
+                f"  kubectl -n {NAMESPACE} get works\n"
+                f"Stop with: hack/cluster --dir {cluster_root} down (buckets pid {buckets.pid}, "
+                f"operator pid {operator.pid})"
+            )
             processes.clear()
         return 0
     finally:

@@ -12,11 +12,18 @@ def operator() -> None:
 
 @operator.command("run")
 @click.option(
-    "-n", "--namespace", "namespaces", multiple=True,
-    help="Namespace to watch (repeat for several). Default: WORKFLOW_OPERATOR_NAMESPACES, else all.",
-)  # fmt: skip
-@click.option("--liveness", default="http://0.0.0.0:8080/healthz", show_default=True,
-              help="Address of the liveness endpoint; empty to disable.")  # fmt: skip
+    "-n",
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    help="Namespace to watch (repeatable). Default: WORKFLOW_OPERATOR_NAMESPACES, else all.",
+)
+@click.option(
+    "--liveness",
+    default="http://0.0.0.0:8080/healthz",
+    show_default=True,
+    help="Address of the liveness endpoint; empty to disable.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log what every handler does.")
 def run_operator(namespaces: tuple[str, ...], liveness: str, verbose: bool) -> None:
     """Watch Work resources and run them until they succeed or fail."""

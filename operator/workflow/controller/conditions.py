@@ -26,7 +26,7 @@ def set_condition(
     now: float,
     generation: int | None,
 ) -> list[Condition]:
-    """Return ``conditions`` with ``type_`` set; its transition time moves only if status changed."""
+    """``conditions`` with ``type_`` set; its transition time moves only when its status does."""
     previous = next((c for c in conditions if c.type == type_), None)
     moved = previous is None or previous.status != status
     updated = Condition(

@@ -86,7 +86,7 @@ def build_job(
         {"name": "WORKFLOW_HTTP_BASEURL", "value": settings.pods_buckets_url},
         _token_env(spec, settings),
         {"name": "WORKFLOW_TERMINATION_LOG", "value": TERMINATION_LOG},
-        {"name": "HOME", "value": "/tmp"},
+        {"name": "HOME", "value": "/tmp"},  # noqa: S108 - the pod's own emptyDir
     ]
     env += [var.model_dump(exclude_none=True) for var in spec.env or []]
     container: dict[str, Any] = {
@@ -102,7 +102,7 @@ def build_job(
             "readOnlyRootFilesystem": settings.read_only_root,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - an emptyDir
     }
     if spec.resources is not None:
         container["resources"] = spec.resources.model_dump(exclude_none=True)

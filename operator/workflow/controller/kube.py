@@ -72,17 +72,25 @@ class Kube:
         """Merge-patch the Work's status subresource (a null removes a field)."""
         await self._call(
             self._custom.patch_namespaced_custom_object_status,
-            resource.GROUP, resource.VERSION, namespace, resource.PLURAL, name,
+            resource.GROUP,
+            resource.VERSION,
+            namespace,
+            resource.PLURAL,
+            name,
             {"status": status},
-        )  # fmt: skip
+        )
 
     async def delete_work(self, namespace: str, name: str) -> None:
         """Delete a Work (after its ttlSecondsAfterFinished)."""
         try:
             await self._call(
                 self._custom.delete_namespaced_custom_object,
-                resource.GROUP, resource.VERSION, namespace, resource.PLURAL, name,
-            )  # fmt: skip
+                resource.GROUP,
+                resource.VERSION,
+                namespace,
+                resource.PLURAL,
+                name,
+            )
         except ApiException as error:
             if error.status != 404:
                 raise

@@ -75,9 +75,14 @@ def _backoff(spec: WorkSpec, settings: OperatorSettings) -> int:
 
 def _succeeded(status: WorkStatus, state: str, reason: str, message: str, obs: Observed) -> None:
     status.conditions = cond.set_condition(
-        status.conditions, cond.SUCCEEDED, state, reason, message,  # type: ignore[arg-type]
-        now=obs.now, generation=obs.generation,
-    )  # fmt: skip
+        status.conditions,
+        cond.SUCCEEDED,
+        state,
+        reason,
+        message,  # type: ignore[arg-type]
+        now=obs.now,
+        generation=obs.generation,
+    )
 
 
 def plan(obs: Observed, settings: OperatorSettings) -> Plan:
@@ -92,7 +97,9 @@ def plan(obs: Observed, settings: OperatorSettings) -> Plan:
         status = WorkStatus(runId=spec.runId, observedGeneration=obs.generation)
         if rerun:
             _succeeded(status, "Unknown", "Rerun", f"run {spec.runId!r} requested", obs)
-            result = Plan(status=status, events=[("Normal", "Rerun", f"run {spec.runId!r} requested")])
+            result = Plan(
+                status=status, events=[("Normal", "Rerun", f"run {spec.runId!r} requested")]
+            )
             result.wait = 0
             return result
 
@@ -136,8 +143,15 @@ def plan(obs: Observed, settings: OperatorSettings) -> Plan:
         created = obs.recently_created.get(status.attempt)
         if created is not None and obs.now - created < 30:
             return Plan(status=status, wait=1.0)
-        return _ended(obs, status, None, None, settings, "JobDeleted",
-                      f"Job {status.job} disappeared before its attempt finished")  # fmt: skip
+        return _ended(
+            obs,
+            status,
+            None,
+            None,
+            settings,
+            "JobDeleted",
+            f"Job {status.job} disappeared before its attempt finished",
+        )
     return _follow(obs, status, job, settings)
 
 
@@ -166,7 +180,11 @@ def _latest_pod(obs: Observed, attempt: int) -> PodView | None:
 
 
 def _follow(
-    obs: Observed, status: WorkStatus, job: JobView, settings: OperatorSettings, adopted: bool = False
+    obs: Observed,
+    status: WorkStatus,
+    job: JobView,
+    settings: OperatorSettings,
+    adopted: bool = False,
 ) -> Plan:
     pod = _latest_pod(obs, status.attempt)
     if job.finished == "Complete":
@@ -177,21 +195,32 @@ def _follow(
             reason = "Error"
         return _ended(obs, status, job, pod, settings, reason, job.message or "")
     if pod is not None and pod.phase == "Pending":
-        stuck = STUCK_REASONS.get(pod.waiting_reason or "") or ("Unschedulable" if pod.unschedulable else None)
+        stuck = STUCK_REASONS.get(pod.waiting_reason or "") or (
+            "Unschedulable" if pod.unschedulable else None
+        )
         since = pod.created or job.created or obs.now
         if stuck is not None:
             remaining = since + settings.pending_timeout_seconds - obs.now
             if remaining <= 0:
                 detail = pod.waiting_message or pod.unschedulable or pod.waiting_reason or ""
-                result = _ended(obs, status, job, pod, settings, stuck,
-                                f"pod stayed pending for {settings.pending_timeout_seconds} s: {detail}")  # fmt: skip
+                result = _ended(
+                    obs,
+                    status,
+                    job,
+                    pod,
+                    settings,
+                    stuck,
+                    f"pod stayed pending for {settings.pending_timeout_seconds} s: {detail}",
+                )
                 result.delete_job = job.name
                 return result
             return Plan(status=status, wait=min(remaining, settings.resync_seconds), sync=adopted)
     if pod is not None and pod.phase == "Running" and status.phase != "running":
         status.phase, status.reason = "running", "Running"
         status.start = pod.running_since or pod.start or obs.now
-        status.message = f"attempt {status.attempt} of {1 + obs.spec.retries} running in pod {pod.name}"
+        status.message = (
+            f"attempt {status.attempt} of {1 + obs.spec.retries} running in pod {pod.name}"
+        )
         _succeeded(status, "Unknown", "Running", status.message, obs)
         return Plan(
             status=status,
@@ -240,10 +269,22 @@ def _ended(
     outcome = _outcome(pod, settings)
     succeeded = reason == "Completed"
     if not succeeded and outcome["reason"] and reason in ("Error", "Failed"):
-        reason = outcome["reason"]  # the runner knows better: DeadlineExceeded, ResultsTooLarge, ...
+        reason = outcome[
+            "reason"
+        ]  # the runner knows better: DeadlineExceeded, ResultsTooLarge, ...
     message = outcome["message"] or message or ("completed" if succeeded else reason)
-    start = status.start or outcome["start"] or (pod.started if pod else None) or (job.start if job else None)
-    stop = outcome["stop"] or (pod.finished if pod else None) or (job.completion if job else None) or obs.now
+    start = (
+        status.start
+        or outcome["start"]
+        or (pod.started if pod else None)
+        or (job.start if job else None)
+    )
+    stop = (
+        outcome["stop"]
+        or (pod.finished if pod else None)
+        or (job.completion if job else None)
+        or obs.now
+    )
     record = AttemptRecord(
         attempt=status.attempt,
         job=status.job or "",
@@ -265,8 +306,9 @@ def _ended(
         status.phase = "success"
         status.message = f"attempt {status.attempt} of {attempts} succeeded"
         _succeeded(status, "True", "Completed", status.message, obs)
-        return Plan(status=status, sync=True, events=[("Normal", "Succeeded", status.message)],
-                    wait=0)  # fmt: skip
+        return Plan(
+            status=status, sync=True, events=[("Normal", "Succeeded", status.message)], wait=0
+        )
     if status.attempt < attempts:
         delay = _backoff(obs.spec, settings)
         status.phase = "queued"
@@ -276,9 +318,16 @@ def _ended(
             f"attempt {status.attempt + 1} in {delay} s"
         )
         _succeeded(status, "Unknown", "Retrying", status.message, obs)
-        return Plan(status=status, sync=True, events=[("Warning", "AttemptFailed", status.message)],
-                    wait=delay)  # fmt: skip
+        return Plan(
+            status=status,
+            sync=True,
+            events=[("Warning", "AttemptFailed", status.message)],
+            wait=delay,
+        )
     status.phase = "failure"
-    status.message = f"attempt {status.attempt} of {attempts} failed ({reason}: {message[:200]}); no attempts left"
+    status.message = (
+        f"attempt {status.attempt} of {attempts} failed ({reason}: {message[:200]}); "
+        "no attempts left"
+    )
     _succeeded(status, "False", reason, status.message, obs)
     return Plan(status=status, sync=True, events=[("Warning", "Failed", status.message)], wait=0)

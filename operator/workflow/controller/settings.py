@@ -28,7 +28,8 @@ class OperatorSettings(BaseSettings):
         description="Namespaces to watch (JSON list or comma-separated); empty: the whole cluster.",
     )
     buckets_url: str = Field(
-        default="http://127.0.0.1:8004", description="Base URL of buckets, as the operator reaches it."
+        default="http://127.0.0.1:8004",
+        description="Base URL of buckets, as the operator reaches it.",
     )
     buckets_token: SecretStr | None = Field(
         default=None, description="Token the operator presents to buckets (from a Secret)."
@@ -56,10 +57,14 @@ class OperatorSettings(BaseSettings):
         default_factory=list, description="Sites this cluster performs; empty: any site."
     )
     results_cap_bytes: int = Field(
-        default=64 * 1024, ge=0, description="Largest results kept on the Work resource, in bytes. Default 64 KiB."
+        default=64 * 1024,
+        ge=0,
+        description="Largest results kept on the Work resource, in bytes. Default 64 KiB.",
     )
     backoff_seconds: int = Field(
-        default=10, ge=0, description="Seconds between attempts when spec.backoff is unset. Default 10."
+        default=10,
+        ge=0,
+        description="Seconds between attempts when spec.backoff is unset. Default 10.",
     )
     pending_timeout_seconds: int = Field(
         default=300,
@@ -68,16 +73,22 @@ class OperatorSettings(BaseSettings):
         "its attempt fails. Default 300.",
     )
     sync_backoff_max_seconds: float = Field(
-        default=60.0, gt=0, description="Longest wait between retries of a buckets write. Default 60."
+        default=60.0,
+        gt=0,
+        description="Longest wait between retries of a buckets write. Default 60.",
     )
-    history_limit: int = Field(default=10, ge=1, description="Attempts kept in status.history. Default 10.")
+    history_limit: int = Field(
+        default=10, ge=1, description="Attempts kept in status.history. Default 10."
+    )
     run_as_user: int = Field(default=1000, ge=1, description="UID Work pods run as (non-root).")
     read_only_root: bool = Field(default=True, description="Mount the container's root read-only.")
     api_threads: int = Field(
         default=16, ge=1, description="Threads for Kubernetes API calls. Default 16."
     )
     resync_seconds: float = Field(
-        default=30.0, gt=0, description="Longest a Work waits between two looks at its Jobs. Default 30."
+        default=30.0,
+        gt=0,
+        description="Longest a Work waits between two looks at its Jobs. Default 30.",
     )
 
     @field_validator("namespaces", "sites", mode="before")

@@ -15,7 +15,6 @@ of truth:
 from __future__ import annotations
 
 import json
-import re
 import warnings
 from pathlib import Path
 from time import time
@@ -89,12 +88,8 @@ class WorkFields(BaseModel):
         le=MAX_TIMEOUT,
         description="Seconds one attempt may run, 1 to 259200 (72 h).",
     )
-    retries: int = Field(
-        default=2, ge=0, le=5, description="Attempts after the first one, 0 to 5."
-    )
-    priority: int = Field(
-        default=3, ge=1, le=5, description="1 (lowest) to 5 (most urgent)."
-    )
+    retries: int = Field(default=2, ge=0, le=5, description="Attempts after the first one, 0 to 5.")
+    priority: int = Field(default=3, ge=1, le=5, description="1 (lowest) to 5 (most urgent).")
     config: Config = Field(default_factory=Config, description="Lifecycle configuration.")
     notify: Notify = Field(default_factory=Notify, description="Notifications.")
 

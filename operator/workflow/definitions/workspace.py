@@ -71,7 +71,9 @@ def _read(path: Path, mtime: int) -> Workspace:
     except yaml.YAMLError as error:
         raise WorkspaceError(f"workspace file {path} is not valid YAML: {error}") from None
     if not isinstance(data, dict):
-        raise WorkspaceError(f"workspace file {path} must hold a mapping, not {type(data).__name__}")
+        raise WorkspaceError(
+            f"workspace file {path} must hold a mapping, not {type(data).__name__}"
+        )
     try:
         return Workspace.model_validate(data)
     except ValidationError as error:

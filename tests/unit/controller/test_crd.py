@@ -33,7 +33,9 @@ def test_every_schema_node_is_typed_and_has_no_refs():
 
 def test_free_form_only_where_content_is_free():
     schema = crd.work_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    free = {path for path, node in _walk(schema) if node.get("x-kubernetes-preserve-unknown-fields")}
+    free = {
+        path for path, node in _walk(schema) if node.get("x-kubernetes-preserve-unknown-fields")
+    }
     assert free == {
         "schema.spec.parameters",
         "schema.spec.notify.slack.blocks",
@@ -65,7 +67,9 @@ def test_status_subresource_printer_columns_and_names():
     assert set(columns) == {"Phase", "Attempt", "Pipeline", "Age", "Message"}
     assert columns["Message"]["priority"] == 1
     assert manifest["spec"]["names"]["shortNames"] == ["wk"]
-    conditions = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["conditions"]
+    conditions = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"][
+        "conditions"
+    ]
     assert conditions["x-kubernetes-list-map-keys"] == ["type"]
 
 

@@ -62,13 +62,17 @@ def test_pods_run_non_root_with_a_read_only_root():
 
 
 def test_token_reaches_the_pod_only_by_secret_reference():
-    container = build(spec(tokenSecretRef={"name": "mine", "key": "t"}))["spec"]["template"]["spec"][
-        "containers"
-    ][0]
+    container = build(spec(tokenSecretRef={"name": "mine", "key": "t"}))["spec"]["template"][
+        "spec"
+    ]["containers"][0]
     token = next(var for var in container["env"] if var["name"] == "WORKFLOW_HTTP_TOKEN")
-    assert token == {"name": "WORKFLOW_HTTP_TOKEN", "valueFrom": {"secretKeyRef": {"name": "mine", "key": "t"}}}
+    assert token == {
+        "name": "WORKFLOW_HTTP_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "mine", "key": "t"}},
+    }
     default = next(
-        var for var in build()["spec"]["template"]["spec"]["containers"][0]["env"]
+        var
+        for var in build()["spec"]["template"]["spec"]["containers"][0]["env"]
         if var["name"] == "WORKFLOW_HTTP_TOKEN"
     )
     assert default["valueFrom"]["secretKeyRef"]["optional"] is True
@@ -81,9 +85,14 @@ def test_the_settings_token_never_lands_in_the_manifest():
 
 def test_work_document_and_user_choices_reach_the_container():
     job = build(
-        spec(image="python:3.11", env=[{"name": "A", "value": "1"}], nodeSelector={"disk": "ssd"},
-             resources={"limits": {"cpu": "1"}}, serviceAccountName="runner")
-    )  # fmt: skip
+        spec(
+            image="python:3.11",
+            env=[{"name": "A", "value": "1"}],
+            nodeSelector={"disk": "ssd"},
+            resources={"limits": {"cpu": "1"}},
+            serviceAccountName="runner",
+        )
+    )
     pod = job["spec"]["template"]["spec"]
     container = pod["containers"][0]
     env = {var["name"]: var for var in container["env"]}

@@ -21,34 +21,58 @@ def spec(**extra):
 
 def job(attempt=1, finished=None, reason=None, **extra):
     values = dict(
-        name=f"w-a{attempt}", attempt=attempt, run_id=None, active=0 if finished else 1,
-        succeeded=1 if finished == "Complete" else 0, failed=1 if finished == "Failed" else 0,
-        finished=finished, reason=reason, message=None, start=NOW - 5, completion=None,
-        created=NOW - 6, deleting=False,
-    )  # fmt: skip
+        name=f"w-a{attempt}",
+        attempt=attempt,
+        run_id=None,
+        active=0 if finished else 1,
+        succeeded=1 if finished == "Complete" else 0,
+        failed=1 if finished == "Failed" else 0,
+        finished=finished,
+        reason=reason,
+        message=None,
+        start=NOW - 5,
+        completion=None,
+        created=NOW - 6,
+        deleting=False,
+    )
     values.update(extra)
     return JobView(**values)
 
 
 def pod(attempt=1, phase="Running", summary=None, **extra):
     values = dict(
-        name=f"w-a{attempt}-xyz", attempt=attempt, phase=phase, reason=None, start=NOW - 4,
-        created=NOW - 5, waiting_reason=None, waiting_message=None, unschedulable=None,
+        name=f"w-a{attempt}-xyz",
+        attempt=attempt,
+        phase=phase,
+        reason=None,
+        start=NOW - 4,
+        created=NOW - 5,
+        waiting_reason=None,
+        waiting_message=None,
+        unschedulable=None,
         running_since=NOW - 3 if phase == "Running" else None,
         exit_code={"Succeeded": 0, "Failed": 1}.get(phase),
         terminated_reason=None,
         termination_message=json.dumps(summary) if summary is not None else None,
-        started=NOW - 3, finished=NOW - 1 if phase in ("Succeeded", "Failed") else None,
-    )  # fmt: skip
+        started=NOW - 3,
+        finished=NOW - 1 if phase in ("Succeeded", "Failed") else None,
+    )
     values.update(extra)
     return PodView(**values)
 
 
 def observe(status=None, jobs=(), pods=(), work_spec=None, now=NOW, recently_created=None):
     return Observed(
-        name="w", uid="uid-1", generation=1, spec=work_spec or spec(), status=status or WorkStatus(),
-        jobs=list(jobs), pods=list(pods), now=now, recently_created=recently_created or {},
-    )  # fmt: skip
+        name="w",
+        uid="uid-1",
+        generation=1,
+        spec=work_spec or spec(),
+        status=status or WorkStatus(),
+        jobs=list(jobs),
+        pods=list(pods),
+        now=now,
+        recently_created=recently_created or {},
+    )
 
 
 def deposited(**extra):
@@ -86,8 +110,15 @@ def test_a_running_pod_makes_the_work_running_with_its_start_time():
 
 def test_a_complete_job_is_a_success_with_the_runner_results():
     status = deposited(attempt=1, job="w-a1", phase="running", start=NOW - 3)
-    summary = {"status": "success", "results": {"answer": 42}, "products": ["a.h5"], "stop": NOW - 1}
-    step = plan(observe(status, jobs=[job(1, "Complete")], pods=[pod(1, "Succeeded", summary)]), SETTINGS)
+    summary = {
+        "status": "success",
+        "results": {"answer": 42},
+        "products": ["a.h5"],
+        "stop": NOW - 1,
+    }
+    step = plan(
+        observe(status, jobs=[job(1, "Complete")], pods=[pod(1, "Succeeded", summary)]), SETTINGS
+    )
     assert step.status.phase == "success"
     assert step.status.results == {"answer": 42} and step.status.products == ["a.h5"]
     assert step.status.stop == NOW - 1
@@ -98,7 +129,9 @@ def test_a_complete_job_is_a_success_with_the_runner_results():
 def test_results_over_the_cap_stay_in_buckets_and_are_marked_truncated():
     status = deposited(attempt=1, job="w-a1", phase="running")
     summary = {"status": "success", "results": {"blob": "x" * 500}}
-    step = plan(observe(status, jobs=[job(1, "Complete")], pods=[pod(1, "Succeeded", summary)]), SETTINGS)
+    step = plan(
+        observe(status, jobs=[job(1, "Complete")], pods=[pod(1, "Succeeded", summary)]), SETTINGS
+    )
     assert step.status.results is None
     assert step.status.resultsTruncated is True and step.status.resultsBytes > 100
 
@@ -106,10 +139,13 @@ def test_results_over_the_cap_stay_in_buckets_and_are_marked_truncated():
 def test_a_failed_attempt_with_retries_left_waits_the_backoff_then_runs_again():
     status = deposited(attempt=1, job="w-a1", phase="running")
     failed = plan(
-        observe(status, jobs=[job(1, "Failed", "BackoffLimitExceeded")],
-                pods=[pod(1, "Failed", {"status": "failure", "reason": "Error", "message": "boom"})]),
+        observe(
+            status,
+            jobs=[job(1, "Failed", "BackoffLimitExceeded")],
+            pods=[pod(1, "Failed", {"status": "failure", "reason": "Error", "message": "boom"})],
+        ),
         SETTINGS,
-    )  # fmt: skip
+    )
     assert failed.status.phase == "queued" and failed.wait == 7
     assert failed.status.history[-1].reason == "Error" and failed.status.history[-1].exitCode == 1
     assert condition(failed.status).reason == "Retrying"
@@ -123,10 +159,13 @@ def test_the_last_attempt_timing_out_fails_the_work_with_deadline_exceeded():
     history = [AttemptRecord(attempt=1, job="w-a1", reason="DeadlineExceeded")]
     status = deposited(attempt=2, job="w-a2", phase="running", history=history)
     step = plan(
-        observe(status, jobs=[job(1, "Failed", "DeadlineExceeded"), job(2, "Failed", "DeadlineExceeded")],
-                work_spec=spec(retries=1)),
+        observe(
+            status,
+            jobs=[job(1, "Failed", "DeadlineExceeded"), job(2, "Failed", "DeadlineExceeded")],
+            work_spec=spec(retries=1),
+        ),
         SETTINGS,
-    )  # fmt: skip
+    )
     assert step.status.phase == "failure"
     assert step.status.reason == "DeadlineExceeded"
     assert condition(step.status).status == "False"
@@ -135,7 +174,13 @@ def test_the_last_attempt_timing_out_fails_the_work_with_deadline_exceeded():
 
 def test_a_pod_stuck_pending_fails_its_attempt_after_the_pending_timeout():
     status = deposited(attempt=1, job="w-a1")
-    stuck = pod(1, "Pending", waiting_reason="ErrImagePull", waiting_message="no such image", created=NOW - 30)
+    stuck = pod(
+        1,
+        "Pending",
+        waiting_reason="ErrImagePull",
+        waiting_message="no such image",
+        created=NOW - 30,
+    )
     waiting = plan(observe(status, jobs=[job(1)], pods=[stuck]), SETTINGS)
     assert waiting.status.phase == "queued" and waiting.wait == pytest.approx(30)
     late = plan(observe(status, jobs=[job(1)], pods=[stuck], now=NOW + 31), SETTINGS)
@@ -165,8 +210,9 @@ def test_a_finished_work_is_done_once_buckets_has_it():
     status.conditions = plan(observe(deposited()), SETTINGS).status.conditions
     from workflow.controller import conditions as cond
 
-    status.conditions = cond.set_condition(status.conditions, "BackendSynced", "True", "Synced", "",
-                                           now=NOW, generation=1)  # fmt: skip
+    status.conditions = cond.set_condition(
+        status.conditions, "BackendSynced", "True", "Synced", "", now=NOW, generation=1
+    )
     assert plan(observe(status), SETTINGS).done
 
 
