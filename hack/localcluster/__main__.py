@@ -7,7 +7,17 @@ import json
 import sys
 from pathlib import Path
 
-from .controlplane import ClusterError, default_cluster_dir, down, ensure_binaries, info, status, up
+from .controlplane import (
+    COMPONENTS,
+    ClusterError,
+    default_cluster_dir,
+    down,
+    ensure_binaries,
+    info,
+    restart,
+    status,
+    up,
+)
 
 
 def _progress(message: str) -> None:
@@ -35,6 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands.add_parser("env", help="print the export line for KUBECONFIG")
     commands.add_parser("status", help="print the state of each component as JSON")
+    restart_parser = commands.add_parser(
+        "restart", help="stop one component and start it again on the same ports"
+    )
+    restart_parser.add_argument("component", choices=COMPONENTS)
+    restart_parser.add_argument(
+        "--hard", action="store_true", help="SIGKILL it instead of a graceful stop"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -53,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return 1
             print(recorded.export_line())
+        elif args.command == "restart":
+            restart(args.component, args.dir, hard=args.hard, progress=_progress)
         elif args.command == "status":
             report = status(args.dir)
             print(json.dumps(report, indent=2))

@@ -625,6 +625,79 @@ def _stop_containers(layout: Layout, progress: Progress) -> None:
             marker.unlink()
 
 
+def _component_launch(
+    layout: Layout, name: str, bin_dir: Path, ports: dict[str, int]
+) -> tuple[list[str], dict[str, str] | None]:
+    """The command line and environment ``up`` starts component ``name`` with."""
+    if name == "etcd":
+        return _etcd_argv(bin_dir, layout, ports), None
+    if name == "kube-apiserver":
+        return _apiserver_argv(bin_dir, layout, ports), None
+    if name == "kube-controller-manager":
+        return _kcm_argv(bin_dir, layout, ports), None
+    if name == "kubelet":
+        return _kubelet_argv(layout, ports), _kubelet_env()
+    raise ClusterError(f"unknown component {name!r}; known: {', '.join(COMPONENTS)}")
+
+
+def _component_ready(layout: Layout, name: str, ports: dict[str, int], api_url: str) -> bool:
+    """Whether component ``name`` answers as ``up`` expects it to."""
+    pki = layout.pki
+    if name == "etcd":
+        return '"true"' in _http_get(f"http://127.0.0.1:{ports['etcd']}/health", ca_file=None)
+    if name == "kube-apiserver":
+        return api_ready(api_url, pki.ca_cert)
+    if name == "kube-controller-manager":
+        return _http_get(f"https://127.0.0.1:{ports['kcm']}/healthz", ca_file=None).strip() == "ok"
+    return _node_ready(api_url, pki.ca_cert, pki.admin_token(), pkimod.NODE_NAME)
+
+
+def restart(
+    component: str,
+    root: Path | None = None,
+    *,
+    hard: bool = False,
+    downtime: float = 0.0,
+    progress: Progress = print,
+) -> ProcessRecord:
+    """Stop one running component by its recorded pid and start it again, same ports and flags.
+
+    What a node reboot or a crash-looping control plane does to its clients:
+    ``hard`` stops it with SIGKILL (no graceful shutdown) instead of SIGTERM,
+    and ``downtime`` seconds pass before it starts again. Returns the new
+    process's record, once the component answers again.
+    """
+    layout = Layout(root=root or default_cluster_dir())
+    with _locked(layout):
+        state = _read_state(layout)
+        records = {record.name: record for record in _records(state)}
+        record = records.get(component)
+        if record is None or not is_running(record):
+            raise ClusterError(f"{component} is not running in {layout.root}; run: hack/cluster up")
+        ports = {key: int(value) for key, value in state["ports"].items()}
+        argv, env = _component_launch(layout, component, Path(state["bin_dir"]), ports)
+        progress(f"{'killing' if hard else 'stopping'} {component} (pid {record.pid})")
+        if hard:
+            _kill_group(record.pid)
+        stop(record, grace=15.0 if component == "kubelet" else 10.0)
+        if downtime > 0:
+            time.sleep(downtime)
+        progress(f"starting {component} again")
+        started = _start(layout, component, argv, env)
+        state["processes"] = [
+            started.to_json() if item["name"] == component else item for item in state["processes"]
+        ]
+        _write_state(layout, state)
+        _wait_ready(
+            component,
+            started,
+            layout.log(component),
+            lambda: _component_ready(layout, component, ports, state["api_url"]),
+            APISERVER_READY_TIMEOUT,
+        )
+    return started
+
+
 def down(root: Path | None = None, *, purge: bool = False, progress: Progress = print) -> None:
     """Stop, by recorded pid, everything ``up`` started in ``root``.
 

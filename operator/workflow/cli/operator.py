@@ -36,7 +36,7 @@ def run_operator(namespaces: tuple[str, ...], liveness: str, verbose: bool) -> N
     kopf.configure(verbose=verbose)
     kopf.run(
         standalone=True,
-        namespaces=watched or None,
+        namespaces=watched,  # empty with clusterwide: kopf wants a collection, never None
         clusterwide=not watched,
         liveness_endpoint=liveness or None,
     )

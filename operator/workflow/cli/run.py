@@ -296,10 +296,13 @@ def run(
                     summary_path,
                 )
                 raise RunnerError(str(error)) from None
-            buckets = None if no_update or not work.id else _connect(False, console)
+            recording = not no_update and bool(work.id)
+            buckets = _connect(False, console) if recording else None
             done = attempt(
                 work,
                 buckets=buckets,
+                # buckets away now may be back when the Work ends: try again then.
+                reconnect=(lambda: _connect(False, console)) if recording else None,
                 timeout=timeout,
                 grace=grace,
                 cancel=cancel,

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 
+from workflow.controller.documents import merge_outcome
 from workflow.http.buckets import AsyncBuckets
-from workflow.http.errors import BucketsError
+from workflow.http.errors import BucketsError, NotFound
 
 #: Who the operator says it is when it deposits: such records are never withdrawn by others.
 OWNER = "kubernetes-operator"
@@ -25,8 +27,15 @@ class BackendError(Exception):
 class Backend:
     """The operator's connection to buckets."""
 
-    def __init__(self, *, url: str, token: SecretStr | None, timeout: float) -> None:
-        self._client = AsyncBuckets(baseurl=url, token=token, timeout=timeout)
+    def __init__(
+        self,
+        *,
+        url: str,
+        token: SecretStr | None,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._client = AsyncBuckets(baseurl=url, token=token, timeout=timeout, transport=transport)
 
     async def deposit(self, document: dict[str, Any]) -> None:
         """Record a Work under the id it carries (idempotent)."""
@@ -35,19 +44,27 @@ class Backend:
         except BucketsError as error:
             raise BackendError(str(error)) from error
 
-    async def update(self, document: dict[str, Any]) -> None:
-        """Overwrite the record with ``document``.
+    async def update(self, document: dict[str, Any], *, attempt_ended: bool = True) -> bool:
+        """Write ``document`` over the record, keeping what only the runner could send.
 
-        A document without ``results`` (the resource holds only a truncated
-        copy) keeps the results stored in buckets, which the runner sent.
+        The stored record is read first and merged as ``merge_outcome`` says:
+        results, products and plots the operator did not see are kept, and a
+        state from before the attempt ended (``attempt_ended`` false) is not
+        written over that attempt's recorded outcome. False when nothing was
+        written for that reason.
         """
         try:
-            if "results" not in document:
+            try:
                 stored = await self._client.get(document["id"])
-                document = {**document, "results": (stored or {}).get("results")}
-            await self._client.update([document])
+            except NotFound:
+                stored = None
+            merged = merge_outcome(document, stored, attempt_ended=attempt_ended)
+            if merged is None:
+                return False
+            await self._client.update([merged])
         except BucketsError as error:
             raise BackendError(str(error)) from error
+        return True
 
     async def results(self, work_id: str) -> Any:
         """The results stored for a Work."""

@@ -41,6 +41,70 @@ SPEC_RULES: list[dict[str, str]] = [
     },
 ]
 
+#: Spec fields that may change after a Work has started: the re-run switch and the expiry.
+MUTABLE_SPEC_FIELDS = ("runId", "ttlSecondsAfterFinished")
+
+_PHASE = "has(oldSelf.status) && has(oldSelf.status.phase) && oldSelf.status.phase"
+_STARTED = f"{_PHASE} != 'created'"
+_FINISHED = f"{_PHASE} in ['success', 'failure']"
+
+
+#: CEL reserved words; Kubernetes exposes a property with such a name as ``__<word>__``.
+_CEL_RESERVED = {
+    "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for",
+    "function", "if", "import", "let", "loop", "package", "namespace", "return", "var",
+    "void", "while",
+}  # fmt: skip
+
+
+def cel_property(name: str) -> str:
+    """How a CEL expression names the property ``name`` (``function`` is ``__function__``)."""
+    return f"__{name}__" if name in _CEL_RESERVED else name
+
+
+def _unchanged(name: str) -> str:
+    """CEL: ``spec.<name>`` is the same before and after the update (absent on both is same)."""
+    prop = cel_property(name)
+    new, old = f"self.spec.{prop}", f"oldSelf.spec.{prop}"
+    return f"(has({new}) ? has({old}) && {new} == {old} : !has({old}))"
+
+
+def frozen_spec_rules(fields: list[str]) -> list[dict[str, str]]:
+    """Transition rules, at the root (they read the status), that freeze a started Work's spec.
+
+    A Work's spec is its record: once the operator has picked it up (phase past
+    ``created``) only ``runId`` and ``ttlSecondsAfterFinished`` may change. A
+    finished Work given a new ``runId`` may change the rest in the same update:
+    that is a new run of a new spec. ``runId`` itself may not change while a run
+    is in progress (queued or running): the current run finishes first.
+
+    One rule per field, so the error names the field. CEL cannot iterate the
+    keys of a typed object, hence the generated list.
+    """
+    rerun = f"({_FINISHED} && !{_unchanged('runId')})"
+    rules = [
+        {
+            "rule": f"!({_STARTED}) || {rerun} || {_unchanged(name)}",
+            "message": f"spec.{name} cannot change once the Work has started; after it "
+            "finishes, set a new spec.runId to run it again with a changed spec",
+            "fieldPath": f".spec.{name}",
+            "reason": "FieldValueForbidden",
+        }
+        for name in fields
+        if name not in MUTABLE_SPEC_FIELDS
+    ]
+    rules.append(
+        {
+            "rule": f"!({_STARTED}) || ({_FINISHED}) || {_unchanged('runId')}",
+            "message": "spec.runId cannot change while the Work is queued or running; "
+            "change it after the Work finishes to run it again",
+            "fieldPath": ".spec.runId",
+            "reason": "FieldValueForbidden",
+        }
+    )
+    return rules
+
+
 PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Attempt", "type": "integer", "jsonPath": ".status.attempt"},
@@ -132,6 +196,7 @@ def work_crd() -> dict[str, Any]:
         "type": "object",
         "description": "A unit of scientific or operational work, run as Kubernetes Jobs.",
         "required": ["spec"],
+        "x-kubernetes-validations": frozen_spec_rules(list(spec["properties"])),
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},

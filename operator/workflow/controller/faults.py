@@ -6,7 +6,8 @@ kill or a node failure would: no cleanup, no final writes. Unset (always, in
 production) a crash point costs one dictionary lookup.
 
 Points: ``before-deposit``, ``after-deposit``, ``after-job-create``,
-``after-sync``, ``after-status-write``.
+``after-sync``, ``before-result-write`` (buckets holds the final outcome, the
+Work's status does not yet), ``after-status-write``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ("before-deposit", "after-deposit", "after-job-create", "after-sync", "after-status-write")
+POINTS = (
+    "before-deposit",
+    "after-deposit",
+    "after-job-create",
+    "after-sync",
+    "before-result-write",
+    "after-status-write",
+)
 
 
 def _parse(value: str) -> tuple[str, int] | None:

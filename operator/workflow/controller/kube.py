@@ -8,6 +8,7 @@ thread pool.
 from __future__ import annotations
 
 import asyncio
+import json
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -17,6 +18,18 @@ from kubernetes.client import ApiClient, BatchV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from workflow.controller import resource
+
+
+class JobRefused(Exception):
+    """The apiserver refused a Job as invalid (400 or 422); the message says why."""
+
+
+def _refusal(error: ApiException) -> str:
+    """The apiserver's own sentence for a refused request."""
+    try:
+        return str(json.loads(error.body or "{}").get("message") or error.reason)
+    except (TypeError, ValueError):
+        return str(error.reason)
 
 
 class Kube:
@@ -38,13 +51,18 @@ class Kube:
         return await loop.run_in_executor(self._pool, partial(function, *args, **kwargs))
 
     async def create_job(self, manifest: dict[str, Any]) -> bool:
-        """Create the Job; False if a Job of that name already exists (nothing is created twice)."""
+        """Create the Job; False if a Job of that name already exists (nothing is created twice).
+
+        ``JobRefused`` when the apiserver finds the Job invalid.
+        """
         namespace = manifest["metadata"]["namespace"]
         try:
             await self._call(self._batch.create_namespaced_job, namespace, manifest)
         except ApiException as error:
             if error.status == 409:
                 return False
+            if error.status in (400, 422):
+                raise JobRefused(_refusal(error)) from None
             raise
         return True
 

@@ -70,6 +70,8 @@ class PodView:
     termination_message: str | None
     started: float | None
     finished: float | None
+    #: Deletion has begun (``metadata.deletionTimestamp`` is set).
+    deleting: bool = False
 
     def summary(self) -> dict[str, Any] | None:
         """The runner's JSON summary from the termination message, if it wrote one."""
@@ -144,4 +146,5 @@ def view_pod(body: dict[str, Any]) -> PodView:
         termination_message=terminated.get("message"),
         started=parse_time(terminated.get("startedAt")),
         finished=parse_time(terminated.get("finishedAt")),
+        deleting=bool(meta.get("deletionTimestamp")),
     )

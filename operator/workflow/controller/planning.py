@@ -14,6 +14,7 @@ idempotent.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +156,36 @@ def plan(obs: Observed, settings: OperatorSettings) -> Plan:
     return _follow(obs, status, job, settings)
 
 
+def job_refused(
+    status: WorkStatus,
+    spec: WorkSpec,
+    message: str,
+    *,
+    now: float,
+    generation: int | None,
+    settings: OperatorSettings,
+) -> WorkStatus:
+    """The status once the apiserver refused the current attempt's Job as invalid: a failure.
+
+    The Job is built from the Work's spec, which is frozen once the Work has
+    started, so no retry could do better; the message is the apiserver's.
+    """
+    status = status.model_copy(deep=True)
+    message = f"the apiserver refused Job {status.job}: {message}"
+    record = AttemptRecord(
+        attempt=status.attempt, job=status.job or "", reason="JobRefused",
+        message=message[:1024], start=None, stop=now,
+    )  # fmt: skip
+    status.history = [*status.history, record][-settings.history_limit :]
+    status.phase, status.reason, status.stop = "failure", "JobRefused", now
+    status.message = f"attempt {status.attempt} of {1 + spec.retries} could not start: {message}"
+    status.conditions = cond.set_condition(
+        status.conditions, cond.SUCCEEDED, "False", "JobRefused", status.message,
+        now=now, generation=generation,
+    )  # fmt: skip
+    return status
+
+
 def _next_attempt(obs: Observed, status: WorkStatus, settings: OperatorSettings) -> Plan:
     if status.nextAttemptAt is not None and obs.now < status.nextAttemptAt:
         return Plan(status=status, wait=status.nextAttemptAt - obs.now)
@@ -187,13 +218,17 @@ def _follow(
     adopted: bool = False,
 ) -> Plan:
     pod = _latest_pod(obs, status.attempt)
-    if job.finished == "Complete":
+    if job.finished == "Complete" or (job.finished == "Failed" and _succeeded_in_time(job, pod)):
         return _ended(obs, status, job, pod, settings, "Completed", "")
     if job.finished == "Failed":
-        reason = job.reason or "Failed"
-        if reason == "BackoffLimitExceeded" and pod is not None and pod.exit_code is not None:
+        reason, message = job.reason or "Failed", job.message or ""
+        if reason == "BackoffLimitExceeded" and (pod is None or pod.deleting):
+            # The pod was deleted under the Job (by hand, a drain, a node going away).
+            reason = "PodDeleted"
+            message = f"the pod of attempt {status.attempt} was deleted before it finished"
+        elif reason == "BackoffLimitExceeded" and pod is not None and pod.exit_code is not None:
             reason = "Error"
-        return _ended(obs, status, job, pod, settings, reason, job.message or "")
+        return _ended(obs, status, job, pod, settings, reason, message)
     if pod is not None and pod.phase == "Pending":
         stuck = STUCK_REASONS.get(pod.waiting_reason or "") or (
             "Unschedulable" if pod.unschedulable else None
@@ -222,12 +257,9 @@ def _follow(
             f"attempt {status.attempt} of {1 + obs.spec.retries} running in pod {pod.name}"
         )
         _succeeded(status, "Unknown", "Running", status.message, obs)
-        return Plan(
-            status=status,
-            sync=True,
-            events=[("Normal", "Running", status.message)],
-            wait=settings.resync_seconds,
-        )
+        # No Event here: the status and its Succeeded condition say it, and the pod's
+        # own Started event too; one more write per Work would exceed the budget of 8.
+        return Plan(status=status, sync=True, wait=settings.resync_seconds)
     return Plan(status=status, sync=adopted, wait=settings.resync_seconds)
 
 
@@ -253,7 +285,47 @@ def _outcome(pod: PodView | None, settings: OperatorSettings) -> dict[str, Any]:
         "message": summary.get("message"),
         "start": summary.get("start"),
         "stop": summary.get("stop"),
+        # What the summary left out and the runner could not send to buckets either.
+        "unrecorded": []
+        if summary.get("recorded") is True
+        else [name for name in ("results", "products", "plots") if summary.get(f"{name}Truncated")],
     }
+
+
+def _succeeded_in_time(job: JobView, pod: PodView | None) -> bool:
+    """A Job failed for its deadline although its pod had already succeeded.
+
+    The Job controller checks the deadline before it counts succeeded pods, so
+    when it looks late (its work queue backs off while the apiserver is away)
+    a Work that finished in time is marked DeadlineExceeded. The runner
+    enforces the timeout itself: its summary saying success is the truth.
+    """
+    if job.reason != "DeadlineExceeded" or pod is None or pod.exit_code != 0:
+        return False
+    return (pod.summary() or {}).get("status") == "success"
+
+
+def _killed(pod: PodView | None) -> tuple[str, str] | None:
+    """Reason and message when a signal, not the runner, ended the pod's process."""
+    if pod is None or pod.exit_code is None:
+        return None
+    if pod.terminated_reason == "OOMKilled":
+        return "OOMKilled", (
+            f"the container ran out of memory and was killed (exit code {pod.exit_code}) "
+            "before the runner could report; give the Work more memory in spec.resources"
+        )
+    if pod.exit_code <= 128:
+        return None
+    number = pod.exit_code - 128
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    cause = "out of memory, or the node stopped it" if number == signal.SIGKILL else "from outside"
+    return "Killed", (
+        f"the runner was killed by {name} (exit code {pod.exit_code}) before it could "
+        f"report: {cause}"
+    )
 
 
 def _ended(
@@ -268,11 +340,23 @@ def _ended(
     """Record how the current attempt ended, then finish the Work or schedule the next attempt."""
     outcome = _outcome(pod, settings)
     succeeded = reason == "Completed"
-    if not succeeded and outcome["reason"] and reason in ("Error", "Failed"):
-        reason = outcome[
-            "reason"
-        ]  # the runner knows better: DeadlineExceeded, ResultsTooLarge, ...
-    message = outcome["message"] or message or ("completed" if succeeded else reason)
+    unrecorded = outcome["unrecorded"] if succeeded else []
+    if unrecorded:
+        # Succeeded, but what it made exists nowhere now: fail the attempt, so a retry makes it.
+        succeeded, reason = False, "ResultsNotRecorded"
+        message = (
+            f"the attempt succeeded, but its {' and '.join(unrecorded)} did not fit the pod's "
+            "termination message and the runner could not record them in buckets"
+        )
+    elif not succeeded and outcome["reason"] and reason in ("Error", "Failed"):
+        # The runner knows better: DeadlineExceeded, ResultsTooLarge, Killed, ...
+        reason = outcome["reason"]
+    elif not succeeded and reason in ("Error", "Failed") and (killed := _killed(pod)):
+        reason, message = killed  # the runner itself died before it could say anything
+    if reason == "PodDeleted" and outcome["message"]:
+        message = f"{message}: {outcome['message']}"
+    elif not unrecorded:
+        message = outcome["message"] or message or ("completed" if succeeded else reason)
     start = (
         status.start
         or outcome["start"]

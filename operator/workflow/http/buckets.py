@@ -48,6 +48,14 @@ T = TypeVar("T")
 
 #: Seconds any one request may take, unless the client is built with another timeout.
 DEFAULT_TIMEOUT = 15.0
+#: Requests one ``AsyncBuckets`` has in flight at once; more calls wait their turn.
+#: httpx would queue them inside its connection pool, and every hand-over of a
+#: connection there scans the queue and checks every connection (a poll each):
+#: measured with 300 calls at once (the operator makes one per Work), a call
+#: cost 14 ms of CPU and calls timed out waiting for a connection; with 8 in
+#: flight, 1.1 ms (16: 1.8 ms; both with sniffio installed, which httpcore otherwise
+#: tries to import on every request), and the same calls finished 7 times sooner.
+MAX_CONCURRENT_REQUESTS = 8
 #: Seconds ``ping()`` waits for ``HEAD /version``.
 PING_TIMEOUT = 5.0
 #: Name of the header that carries the access token.
@@ -440,6 +448,7 @@ class AsyncBuckets(_Base):
         max_backoff: float = 8.0,
         retry_budget: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_concurrent: int = MAX_CONCURRENT_REQUESTS,
     ) -> None:
         super().__init__(
             baseurl=baseurl,
@@ -450,16 +459,21 @@ class AsyncBuckets(_Base):
             max_backoff=max_backoff,
             retry_budget=retry_budget,
         )
-        self._client = httpx.AsyncClient(transport=transport, **self._options())
+        limits = httpx.Limits(
+            max_connections=max_concurrent, max_keepalive_connections=max_concurrent
+        )
+        self._client = httpx.AsyncClient(transport=transport, limits=limits, **self._options())
+        self._slots = asyncio.Semaphore(max_concurrent)
 
     # ------------------------------------------------------------------ plumbing
     async def _once(self, call: Call) -> Any:
         request = self._build(self._client, call)
-        started = time.monotonic()
-        try:
-            response = await self._client.send(request)
-        except httpx.RequestError as error:
-            raise _transport_error(call.method, request.url, error, self.timeout) from None
+        async with self._slots:  # see MAX_CONCURRENT_REQUESTS
+            started = time.monotonic()
+            try:
+                response = await self._client.send(request)
+            except httpx.RequestError as error:
+                raise _transport_error(call.method, request.url, error, self.timeout) from None
         logger.debug(
             "%s %s -> %d in %.0f ms",
             call.method,

@@ -25,9 +25,11 @@ Commands
 Both run in their own process group. At the deadline the group gets SIGTERM,
 then SIGKILL after ``grace`` seconds; once the Work ends, anything it left
 running in its group is killed too. On Linux the Work's process is also
-killed if the runner itself dies (``PR_SET_PDEATHSIG``). Results over ``RESULTS_LIMIT_BYTES`` of
-JSON, or results JSON cannot hold, make the Work fail: nothing is dropped
-silently.
+killed if the runner itself dies (``PR_SET_PDEATHSIG``). A Work's process
+ended by a signal the runner did not send (the out-of-memory killer's
+SIGKILL) fails with reason ``Killed``, naming the signal. Results over
+``RESULTS_LIMIT_BYTES`` of JSON, or results JSON cannot hold, make the Work
+fail: nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ RESULTS_PATH_VARIABLE = "WORKFLOW_RESULTS_PATH"
 OUTPUT_LIMIT_BYTES = 64 * 1024
 #: Seconds between SIGTERM and SIGKILL when a Work is stopped.
 DEFAULT_GRACE = 5.0
+#: Longest command quoted in a message, in characters; a message must say what happened.
+_SHOWN_COMMAND_CHARS = 200
 #: A results file larger than this is not even read (it could never fit the limit).
 _RESULTS_FILE_CEILING = 8 * RESULTS_LIMIT_BYTES
 
@@ -73,6 +77,7 @@ Reason = Literal[
     "Error",
     "DeadlineExceeded",
     "Interrupted",
+    "Killed",
     "ImportError",
     "FunctionNotFound",
     "CommandNotFound",
@@ -160,6 +165,26 @@ def execute(
 # --------------------------------------------------------------------------- processes
 def _exit_code(returncode: int) -> int:
     return returncode if returncode >= 0 else 128 - returncode
+
+
+def _killed(
+    what: str, returncode: int, start: float, results: dict[str, Any] | None = None
+) -> Outcome:
+    """A Work whose process a signal ended, not the runner (the OOM killer sends SIGKILL)."""
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    hint = "; the out-of-memory killer sends SIGKILL" if -returncode == signal.SIGKILL else ""
+    return Outcome(
+        status="failure",
+        reason="Killed",
+        message=f"{what} was killed by {name} (exit code {_exit_code(returncode)}){hint}",
+        exit_code=_exit_code(returncode),
+        results=results,
+        start=start,
+        stop=time.time(),
+    )
 
 
 def _signal_group(pid: int, signum: int) -> None:
@@ -252,6 +277,8 @@ def _run_function(
         try:
             reply = json.loads(reply_path.read_text())
         except (OSError, ValueError):
+            if process.returncode < 0:
+                return _killed(f"the process running function {path}", process.returncode, start)
             return Outcome(
                 status="failure",
                 reason="Error",
@@ -331,6 +358,8 @@ def _run_command(
     shown = (
         command[0] if _argv(command)[0] == "/bin/sh" and len(command) == 1 else shlex.join(command)
     )
+    if len(shown) > _SHOWN_COMMAND_CHARS:  # keep what happened to it in sight
+        shown = shown[: _SHOWN_COMMAND_CHARS - 1] + "…"
     with tempfile.TemporaryDirectory(prefix="workflow-command-") as folder:
         results_path = Path(folder, "results.json")
         environment = {**os.environ, RESULTS_PATH_VARIABLE: str(results_path)}
@@ -375,6 +404,8 @@ def _run_command(
         stderr.close()
         if ended != "exited":
             return _stopped(f"command `{shown}`", ended, limit, start, code)
+        if process.returncode < 0:
+            return _killed(f"command `{shown}`", process.returncode, start, captured)
         reported = _read_results_file(results_path, shown)
     if isinstance(reported, Outcome):
         return reported.model_copy(update={"exit_code": code, "start": start, "stop": time.time()})

@@ -227,12 +227,16 @@ def attempt(
     cancel: threading.Event | None = None,
     echo: bool = False,
     termination_log: Path | None = None,
+    reconnect: Callable[[], Buckets | None] | None = None,
 ) -> Attempt:
     """Run one attempt of ``work``, record it, and write its summary to ``termination_log``.
 
     ``withdrawn`` says buckets already marked the Work running (a withdraw did);
     otherwise a Work with an id that is not yet running is marked running in
-    buckets before it starts. ``timeout`` replaces the Work's own.
+    buckets before it starts. ``timeout`` replaces the Work's own. Without
+    ``buckets`` (it did not answer when the runner started), ``reconnect`` is
+    tried again once the Work has ended, so that an outage at the start does
+    not lose an outcome that could be recorded at the end.
     """
     document = WorkDocument.model_validate(work.model_dump(mode="json"))
     document.attempt = max(document.attempt, 1)
@@ -267,6 +271,8 @@ def attempt(
     document.results = outcome.results
     document.products = outcome.products
     document.plots = outcome.plots
+    if buckets is None and reconnect is not None and document.id:
+        buckets = reconnect()
     recorded = _record(buckets, document, "outcome")
     summary = summarize(document, outcome, recorded)
     write_termination_log(summary, termination_log)
