@@ -37,7 +37,7 @@ KIND_WEIGHTS = {"ok": 3, "slow": 3, "flaky": 2, "bad": 2, "big": 1, "function": 
 KILL_WEIGHTS = {point: 3 for point in POINTS} | {"timed": 4}
 DEPOSIT_POINTS = ("before-deposit", "after-deposit")
 #: Seconds a run set to crash at a point may take to reach it before it is killed anyway.
-CRASH_WAIT = 8.0
+CRASH_WAIT = 7.0
 
 
 def test_works_survive_the_operator_killed_at_fifty_random_points(
@@ -86,7 +86,7 @@ def test_works_survive_the_operator_killed_at_fifty_random_points(
         else:
             operator.start(WORKFLOW_OPERATOR_CRASH_AT=crash_at)
         if point == "timed":
-            time.sleep(rng.uniform(0.5, 5.0))
+            time.sleep(rng.uniform(0.5, 4.0))
             assert operator.process.poll() is None, operator.log()[-3000:]
             operator.kill()
             kills["at a random moment"] += 1
