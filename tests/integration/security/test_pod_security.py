@@ -79,6 +79,8 @@ def test_a_work_cannot_ask_for_more_privileges(cluster, namespace, work_crd, esc
 
 #: Enters a private mount namespace, makes the root filesystem read-only, gives a fresh /tmp
 #: and drops to uid 1000 with no capabilities: what the Job's security context asks for.
+#: The interpreter and the package stay visible read-only wherever they live (under /root
+#: or /tmp included), as the image's own files would be.
 SANDBOX = r"""
 set -eu
 mount --bind /root "$SCRATCH"
@@ -87,7 +89,14 @@ for kept in $KEEP; do mkdir -p "/root/$kept"; mount --bind "$SCRATCH/$kept" "/ro
 umount "$SCRATCH"
 mount -o remount,bind,ro /
 for kept in $KEEP; do mount -o remount,bind,ro "/root/$kept"; done
+mount -t tmpfs tmpfs /mnt
+mkdir /mnt/host-tmp
+mount --bind /tmp /mnt/host-tmp
 mount -t tmpfs -o mode=1777,size=64m tmpfs /tmp
+for kept in $KEEP_TMP; do
+  mkdir -p "/tmp/$kept"; mount --bind "/mnt/host-tmp/$kept" "/tmp/$kept"
+  mount -o remount,bind,ro "/tmp/$kept"
+done
 cd /tmp
 exec setpriv --reuid=1000 --regid=1000 --clear-groups --no-new-privs \
     --bounding-set=-all --inh-caps=-all "$@"
@@ -96,13 +105,20 @@ exec setpriv --reuid=1000 --regid=1000 --clear-groups --no-new-privs \
 
 def confined_run(work: dict, buckets_url: str, tmp_path) -> tuple[int, dict, str]:
     """Run ``workflow run --work-env`` confined as a pod would be; (exit code, summary, output)."""
-    kept = sorted(
-        {
-            os.path.relpath(path, "/root").split(os.sep)[0]
-            for path in (os.path.realpath(sys.executable), sys.prefix, sys.base_prefix)
-            if os.path.realpath(path).startswith("/root/")
-        }
-    )
+    import workflow
+
+    needed = (os.path.realpath(sys.executable), sys.prefix, sys.base_prefix, workflow.__file__)
+
+    def tops(root: str) -> list[str]:
+        return sorted(
+            {
+                os.path.relpath(os.path.realpath(path), root).split(os.sep)[0]
+                for path in needed
+                if os.path.realpath(path).startswith(root + "/")
+            }
+        )
+
+    kept, kept_tmp = tops("/root"), tops("/tmp")
     scratch = tmp_path / "root-view"
     scratch.mkdir(parents=True)
     env = {
@@ -113,6 +129,7 @@ def confined_run(work: dict, buckets_url: str, tmp_path) -> tuple[int, dict, str
         "WORKFLOW_TERMINATION_LOG": f"{POD_TMP}/termination-log",
         "SCRATCH": str(scratch),
         "KEEP": " ".join(kept),
+        "KEEP_TMP": " ".join(kept_tmp),
     }
     script = "python -m workflow run --work-env WORKFLOW_WORK; code=$?; cat /tmp/termination-log"
     result = subprocess.run(
