@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test unit lint crd cluster-up cluster-down deps clean
+.PHONY: demo test unit bench lint crd cluster-up cluster-down deps clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: deps
 test: deps
 	hack/cluster build
 	$(BIN)/python -m pytest
+
+## bench: every benchmark (about 40 minutes); results in bench/results and bench/README.md
+bench: deps
+	hack/cluster build
+	$(BIN)/python -m bench
 
 unit: $(BIN)/.installed
 	$(BIN)/python -m pytest tests/unit
