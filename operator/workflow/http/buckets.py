@@ -28,17 +28,21 @@ from pydantic import BaseModel, SecretStr
 
 from workflow import __version__
 from workflow.http import operations
-from workflow.http.errors import (
-    BucketsError,
-    ConfigurationError,
-    ConnectError,
-    InvalidResponse,
-    TransportError,
-    redact_url,
-    status_error,
+from workflow.http.errors import BucketsError, ConfigurationError, InvalidResponse, redact_url
+from workflow.http.exchange import (
+    Finished,
+    Outcome,
+    Send,
+    Sleep,
+    Step,
+    Steps,
+    advance,
+    check_ping,
+    decode,
+    transport_error,
 )
 from workflow.http.operations import Call, Plan, UnexpectedReply
-from workflow.http.retrying import Backoff, may_replay
+from workflow.http.retrying import Backoff, wait_before_retry
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncBuckets", "Buckets", "TokenAuth"]
 
@@ -102,46 +106,26 @@ def _secret(token: SecretStr | str | None) -> SecretStr | None:
     return SecretStr(token) if token else None
 
 
-def _transport_error(
-    method: str, url: httpx.URL, error: httpx.RequestError, timeout: float
-) -> TransportError:
-    """Our error for an httpx failure; ``ConnectError`` when nothing reached the server."""
-    detail = str(error) or type(error).__name__
-    if isinstance(error, httpx.ConnectTimeout):
-        return ConnectError(method, url, f"no connection within {timeout:g} s")
-    if isinstance(error, httpx.PoolTimeout):
-        return ConnectError(method, url, f"no free connection within {timeout:g} s")
-    if isinstance(error, httpx.ConnectError):
-        return ConnectError(method, url, f"could not connect ({detail})")
-    if isinstance(error, httpx.TimeoutException):
-        return TransportError(method, url, f"no reply within {timeout:g} s")
-    if isinstance(error, httpx.RemoteProtocolError):
-        return TransportError(method, url, f"the server closed the connection mid-reply ({detail})")
-    return TransportError(method, url, f"{type(error).__name__}: {detail}")
-
-
-def _check_ping(response: httpx.Response) -> None:
-    if response.status_code >= 400:
-        raise status_error(response)
-    if not response.is_success:
-        raise InvalidResponse(
-            "HEAD", response.request.url, f"status {response.status_code}, where 2xx was expected"
-        )
-
-
 class _Base:
-    """What both clients share: settings, request building and reply decoding."""
+    """What both clients share: settings, and every call as steps without I/O.
+
+    A subclass opens ``_client`` and carries the steps out (see
+    ``workflow.http.exchange``): sending, sleeping, and nothing else.
+    """
+
+    _client: httpx.Client | httpx.AsyncClient
 
     def __init__(
         self,
         *,
         baseurl: str,
-        token: SecretStr | str | None,
-        timeout: float,
-        retries: int,
-        backoff: float,
-        max_backoff: float,
-        retry_budget: float,
+        token: SecretStr | str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = 3,
+        backoff: float = 0.25,
+        max_backoff: float = 8.0,
+        retry_budget: float = 30.0,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.baseurl: str = _checked_baseurl(baseurl)
         if not 0 < timeout <= 600:
@@ -151,6 +135,11 @@ class _Base:
             retries=retries, initial=backoff, maximum=max_backoff, budget=retry_budget
         )
         self._token = _secret(token)
+        self._client = self._open(transport)
+
+    def _open(self, transport: Any) -> httpx.Client | httpx.AsyncClient:
+        """The subclass's pool of connections, on ``transport`` (``None``: the network)."""
+        raise NotImplementedError
 
     @property
     def authenticated(self) -> bool:
@@ -169,48 +158,71 @@ class _Base:
             "follow_redirects": False,
         }
 
-    def _build(self, client: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Request:
+    def _build(self, call: Call) -> httpx.Request:
         options: dict[str, Any] = {"params": call.params or None}
         if call.body is not operations.NO_BODY:
             options["json"] = call.body
-        return client.build_request(call.method, call.path, **options)
+        return self._client.build_request(call.method, call.path, **options)
 
-    def _decode(self, call: Call, response: httpx.Response) -> Any:
-        request = response.request
-        if response.status_code >= 400:
-            raise status_error(response)
-        if response.is_redirect:
-            location = response.headers.get("location", "elsewhere")
-            raise InvalidResponse(
-                request.method,
-                request.url,
-                f"it redirects to {location}; use that address as the base URL",
-            )
-        if not call.json_reply:
-            return None
-        if response.status_code == 204 or not response.content.strip():
-            if call.empty_ok:
-                return None
-            raise InvalidResponse(request.method, request.url, "the body is empty, not JSON")
+    # The steps of a call (see ``workflow.http.exchange``); the subclasses carry them out.
+    def _steps(self, plan: Plan[T]) -> Steps[T]:
+        """The steps of one operation: each call of its plan, retried as its rule allows."""
         try:
-            return response.json()
-        except ValueError:
-            start = " ".join(response.text.split())[:100]
-            raise InvalidResponse(
-                request.method, request.url, f"the body is not JSON: {start!r}"
-            ) from None
+            call = next(plan)
+            while True:
+                reply = yield from self._attempts(call)
+                try:
+                    call = plan.send(reply)
+                except UnexpectedReply as problem:
+                    raise self._unexpected(call, problem) from None
+        except StopIteration as done:
+            return done.value
 
-    def _give_up_or_wait(self, call: Call, error: BucketsError, retry: int, waited: float) -> float:
-        """Seconds to wait before retry ``retry``; raises ``error`` when the call may not retry."""
-        if retry > self.backoff.retries or not may_replay(call.replay, error):
-            error.attempts = retry
-            raise error
-        delay = self.backoff.wait(retry)
-        if waited + delay > self.backoff.budget:
-            error.attempts = retry
-            raise error
-        logger.warning("%s; retry %d of %d in %.2f s", error, retry, self.backoff.retries, delay)
-        return delay
+    def _attempts(self, call: Call) -> Steps[Any]:
+        """``call`` sent until it succeeds or fails for good, with a backoff between tries."""
+        retry, waited = 0, 0.0
+        while True:
+            try:
+                return (yield from self._attempt(call))
+            except BucketsError as error:
+                retry += 1
+                delay = wait_before_retry(self.backoff, call.replay, error, retry, waited)
+            yield Sleep(delay)
+            waited += delay
+
+    def _attempt(self, call: Call) -> Steps[Any]:
+        """One request of ``call``; its decoded reply.
+
+        The time logged runs from handing the request to the client until its
+        reply, so for ``AsyncBuckets`` it includes any wait for a free slot.
+        """
+        request = self._build(call)
+        started = time.monotonic()
+        response = yield from self._send(request, self.timeout)
+        logger.debug(
+            "%s %s -> %d in %.0f ms",
+            call.method,
+            redact_url(request.url),
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        return decode(call, response)
+
+    def _ping_steps(self, timeout: float) -> Steps[None]:
+        """``HEAD /version`` once, without the token: a check that must not wait on retries."""
+        request = self._client.build_request("HEAD", "/version", timeout=timeout)
+        response = yield from self._send(request, timeout, auth=None)
+        check_ping(response)
+
+    @staticmethod
+    def _send(
+        request: httpx.Request, timeout: float, auth: Any = httpx.USE_CLIENT_DEFAULT
+    ) -> Steps[httpx.Response]:
+        """Send ``request``; its response, or our ``TransportError`` when none came."""
+        try:
+            return (yield Send(request, auth))
+        except httpx.RequestError as error:
+            raise transport_error(request.method, request.url, error, timeout) from None
 
     def _unexpected(self, call: Call, problem: UnexpectedReply) -> InvalidResponse:
         url = httpx.URL(self.baseurl + call.path)
@@ -246,71 +258,34 @@ class Buckets(_Base):
             work = buckets.withdraw("sample")
     """
 
-    def __init__(
-        self,
-        *,
-        baseurl: str,
-        token: SecretStr | str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        retries: int = 3,
-        backoff: float = 0.25,
-        max_backoff: float = 8.0,
-        retry_budget: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            baseurl=baseurl,
-            token=token,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            retry_budget=retry_budget,
-        )
-        self._client = httpx.Client(transport=transport, **self._options())
+    _client: httpx.Client
+
+    def _open(self, transport: httpx.BaseTransport | None) -> httpx.Client:
+        client = httpx.Client(transport=transport, **self._options())
         # A client dropped without close() (e.g. with the Work that made it)
         # still closes its pooled connections instead of leaking sockets.
-        self._closer = weakref.finalize(self, self._client.close)
+        self._closer = weakref.finalize(self, client.close)
+        return client
 
     # ------------------------------------------------------------------ plumbing
-    def _once(self, call: Call) -> Any:
-        request = self._build(self._client, call)
-        started = time.monotonic()
-        try:
-            response = self._client.send(request)
-        except httpx.RequestError as error:
-            raise _transport_error(call.method, request.url, error, self.timeout) from None
-        logger.debug(
-            "%s %s -> %d in %.0f ms",
-            call.method,
-            redact_url(request.url),
-            response.status_code,
-            (time.monotonic() - started) * 1000,
-        )
-        return self._decode(call, response)
-
-    def _send(self, call: Call) -> Any:
-        retry, waited = 0, 0.0
-        while True:
-            try:
-                return self._once(call)
-            except BucketsError as error:
-                retry += 1
-                delay = self._give_up_or_wait(call, error, retry, waited)
-            time.sleep(delay)
-            waited += delay
-
     def _run(self, plan: Plan[T]) -> T:
+        return self._drive(self._steps(plan))
+
+    def _drive(self, steps: Steps[T]) -> T:
+        """Carry out ``steps`` in this thread; their result."""
+        outcome: Outcome = None
+        while not isinstance(step := advance(steps, outcome), Finished):
+            outcome = self._carry_out(step)
+        return step.value
+
+    def _carry_out(self, step: Step) -> Outcome:
+        if isinstance(step, Sleep):
+            time.sleep(step.seconds)
+            return None
         try:
-            call = next(plan)
-            while True:
-                reply = self._send(call)
-                try:
-                    call = plan.send(reply)
-                except UnexpectedReply as problem:
-                    raise self._unexpected(call, problem) from None
-        except StopIteration as done:
-            return done.value
+            return self._client.send(step.request, auth=step.auth)
+        except httpx.RequestError as error:
+            return error
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -328,12 +303,7 @@ class Buckets(_Base):
 
         Raises ``TransportError`` or ``StatusError`` otherwise; never retries.
         """
-        request = self._client.build_request("HEAD", "/version", timeout=timeout)
-        try:
-            response = self._client.send(request, auth=None)
-        except httpx.RequestError as error:
-            raise _transport_error("HEAD", request.url, error, timeout) from None
-        _check_ping(response)
+        self._drive(self._ping_steps(timeout))
 
     def deposit(
         self, works: Sequence[Work], return_ids: bool = False, *, owner: str | None = None
@@ -433,78 +403,49 @@ class Buckets(_Base):
 class AsyncBuckets(_Base):
     """Asynchronous client of the buckets work queue, for the operator.
 
-    Same constructor, methods, retries and errors as ``Buckets``; every method
-    is a coroutine. Close it with ``await aclose()`` or ``async with``.
+    Same constructor keywords, methods, retries and errors as ``Buckets``, plus
+    ``max_concurrent`` (see ``MAX_CONCURRENT_REQUESTS``); every method is a
+    coroutine. Close it with ``await aclose()`` or ``async with``.
     """
 
-    def __init__(
-        self,
-        *,
-        baseurl: str,
-        token: SecretStr | str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        retries: int = 3,
-        backoff: float = 0.25,
-        max_backoff: float = 8.0,
-        retry_budget: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-        max_concurrent: int = MAX_CONCURRENT_REQUESTS,
-    ) -> None:
-        super().__init__(
-            baseurl=baseurl,
-            token=token,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            retry_budget=retry_budget,
-        )
-        limits = httpx.Limits(
-            max_connections=max_concurrent, max_keepalive_connections=max_concurrent
-        )
-        self._client = httpx.AsyncClient(transport=transport, limits=limits, **self._options())
+    _client: httpx.AsyncClient
+
+    def __init__(self, *, max_concurrent: int = MAX_CONCURRENT_REQUESTS, **settings: Any) -> None:
+        """The keywords of ``Buckets`` (with an async ``transport``) and ``max_concurrent``.
+
+        They are passed on rather than repeated, so that both clients keep the
+        same settings and defaults.
+        """
+        self._max_concurrent = max_concurrent
+        super().__init__(**settings)
         self._slots = asyncio.Semaphore(max_concurrent)
 
-    # ------------------------------------------------------------------ plumbing
-    async def _once(self, call: Call) -> Any:
-        request = self._build(self._client, call)
-        async with self._slots:  # see MAX_CONCURRENT_REQUESTS
-            started = time.monotonic()
-            try:
-                response = await self._client.send(request)
-            except httpx.RequestError as error:
-                raise _transport_error(call.method, request.url, error, self.timeout) from None
-        logger.debug(
-            "%s %s -> %d in %.0f ms",
-            call.method,
-            redact_url(request.url),
-            response.status_code,
-            (time.monotonic() - started) * 1000,
+    def _open(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+        limits = httpx.Limits(
+            max_connections=self._max_concurrent, max_keepalive_connections=self._max_concurrent
         )
-        return self._decode(call, response)
+        return httpx.AsyncClient(transport=transport, limits=limits, **self._options())
 
-    async def _send(self, call: Call) -> Any:
-        retry, waited = 0, 0.0
-        while True:
-            try:
-                return await self._once(call)
-            except BucketsError as error:
-                retry += 1
-                delay = self._give_up_or_wait(call, error, retry, waited)
-            await asyncio.sleep(delay)
-            waited += delay
-
+    # ------------------------------------------------------------------ plumbing
     async def _run(self, plan: Plan[T]) -> T:
-        try:
-            call = next(plan)
-            while True:
-                reply = await self._send(call)
-                try:
-                    call = plan.send(reply)
-                except UnexpectedReply as problem:
-                    raise self._unexpected(call, problem) from None
-        except StopIteration as done:
-            return done.value
+        return await self._drive(self._steps(plan))
+
+    async def _drive(self, steps: Steps[T]) -> T:
+        """Carry out ``steps``, awaiting each send and sleep; their result."""
+        outcome: Outcome = None
+        while not isinstance(step := advance(steps, outcome), Finished):
+            outcome = await self._carry_out(step)
+        return step.value
+
+    async def _carry_out(self, step: Step) -> Outcome:
+        if isinstance(step, Sleep):
+            await asyncio.sleep(step.seconds)
+            return None
+        async with self._slots:  # see MAX_CONCURRENT_REQUESTS
+            try:
+                return await self._client.send(step.request, auth=step.auth)
+            except httpx.RequestError as error:
+                return error
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
@@ -519,12 +460,7 @@ class AsyncBuckets(_Base):
     # ------------------------------------------------------------------ API
     async def ping(self, timeout: float = PING_TIMEOUT) -> None:
         """See ``Buckets.ping``."""
-        request = self._client.build_request("HEAD", "/version", timeout=timeout)
-        try:
-            response = await self._client.send(request, auth=None)
-        except httpx.RequestError as error:
-            raise _transport_error("HEAD", request.url, error, timeout) from None
-        _check_ping(response)
+        await self._drive(self._ping_steps(timeout))
 
     async def deposit(
         self, works: Sequence[Work], return_ids: bool = False, *, owner: str | None = None

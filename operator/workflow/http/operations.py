@@ -84,6 +84,12 @@ def _listed(value: str | Iterable[str] | None) -> list[str]:
     return list(value)
 
 
+def _match_any(query: dict[str, Any], key: str, values: list[Any]) -> None:
+    """Add ``key: {"$in": values}`` to ``query``; no values means no filter, not "match none"."""
+    if values:
+        query[key] = {"$in": values}
+
+
 def _expect(reply: Any, kind: type | tuple[type, ...], what: str) -> Any:
     if not isinstance(reply, kind):
         raise UnexpectedReply(f"expected {what}, got {type(reply).__name__} {_short(reply)}")
@@ -146,15 +152,9 @@ def withdraw_filter(
         query["priority"] = priority
     if user:
         query["user"] = user
-    events = list(event or [])
-    if events:
-        query["event"] = {"$in": events}
-    tag_list = _listed(tags)
-    if tag_list:
-        query["tags"] = {"$in": tag_list}
-    parents = _listed(parent)
-    if parents:
-        query["config.parent"] = {"$in": parents}
+    _match_any(query, "event", list(event or []))
+    _match_any(query, "tags", _listed(tags))
+    _match_any(query, "config.parent", _listed(parent))
     return query
 
 
@@ -210,12 +210,8 @@ def delete_many(
     query: dict[str, Any] = {"pipeline": pipeline}
     if status:
         query["status"] = status
-    event_list = list(events or [])
-    if event_list:
-        query["event"] = {"$in": event_list}
-    tag_list = _listed(tags)
-    if tag_list:
-        query["tags"] = {"$in": tag_list}
+    _match_any(query, "event", list(events or []))
+    _match_any(query, "tags", _listed(tags))
     if parent:
         query["config.parent"] = parent
     found = yield from view(query, {"id": True}, 0, limit)

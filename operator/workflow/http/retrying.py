@@ -19,13 +19,16 @@ the waits would pass ``budget`` seconds in total.
 from __future__ import annotations
 
 import enum
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from workflow.http.errors import BucketsError, ConnectError, ServerError, TransportError
 
-__all__ = ["Backoff", "Replay", "may_replay"]
+__all__ = ["Backoff", "Replay", "may_replay", "wait_before_retry"]
+
+logger = logging.getLogger("workflow.http")
 
 
 class Replay(enum.Enum):
@@ -80,3 +83,25 @@ def may_replay(replay: Replay, error: BucketsError) -> bool:
     if replay is Replay.UNSENT:
         return False
     return isinstance(error, TransportError | ServerError)
+
+
+def wait_before_retry(
+    backoff: Backoff, replay: Replay, error: BucketsError, retry: int, waited: float
+) -> float:
+    """Seconds to wait before retry number ``retry`` of a request that failed with ``error``.
+
+    Raises ``error``, its ``attempts`` set to the tries made, when the request
+    may not be replayed, when the retries are used up, or when this wait would
+    take the ``waited`` seconds already spent past the budget: the caller sees
+    the last failure, not a wrapper around it. Call it from the ``except``
+    block that caught ``error``, so the error is raised as it was caught.
+    """
+    if retry > backoff.retries or not may_replay(replay, error):
+        error.attempts = retry
+        raise error
+    delay = backoff.wait(retry)
+    if waited + delay > backoff.budget:
+        error.attempts = retry
+        raise error
+    logger.warning("%s; retry %d of %d in %.2f s", error, retry, backoff.retries, delay)
+    return delay

@@ -12,7 +12,7 @@ import pytest
 from unit.http.mock_server import Script, answer
 from workflow.http import AsyncBuckets, NotFound, ServerError, TransportError
 
-FAKE_TOKEN = "async-secret"  # noqa: S105 - a made-up token
+FAKE_TOKEN = "async-secret"  # a made-up token
 
 
 def run(script: Script, use: Callable[[AsyncBuckets], Awaitable[Any]], **options: Any) -> Any:

@@ -23,7 +23,7 @@ from workflow.http import (
     Unauthorized,
 )
 
-FAKE_TOKEN = "tok-123-secret"  # noqa: S105 - a made-up token that must never leak
+FAKE_TOKEN = "tok-123-secret"  # a made-up token that must never leak
 URL = "http://buckets.test:8004"
 
 

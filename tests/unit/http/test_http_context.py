@@ -13,7 +13,7 @@ from unit.http.mock_server import Script, answer
 from workflow.definitions.work import Work
 from workflow.http import ConfigurationError, HTTPContext, Unreachable
 
-FAKE_TOKEN = "ctx-secret"  # noqa: S105 - a made-up token
+FAKE_TOKEN = "ctx-secret"  # a made-up token
 
 
 def hosts(script: Script) -> list[str]:

@@ -12,7 +12,7 @@ from workflow.http.errors import (
     ServerError,
     TransportError,
 )
-from workflow.http.retrying import Backoff, Replay, may_replay
+from workflow.http.retrying import Backoff, Replay, may_replay, wait_before_retry
 
 CONNECT = ConnectError("GET", "http://b/x", "refused")
 LOST = TransportError("GET", "http://b/x", "no reply")
@@ -67,3 +67,24 @@ def test_waits_are_spread_by_jitter() -> None:
 def test_nonsense_settings_are_refused(settings: dict) -> None:
     with pytest.raises(ValueError):
         Backoff(**settings)
+
+
+def test_a_replayable_failure_waits_within_the_backoff() -> None:
+    backoff = Backoff(retries=3, initial=0.5, maximum=8, budget=30)
+    error = ServerError("GET", "http://b/x", 503, "busy")
+    assert 0.5 <= wait_before_retry(backoff, Replay.ALWAYS, error, 2, 0.0) <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("replay", "retry", "waited"),
+    [(Replay.NEVER, 1, 0.0), (Replay.ALWAYS, 4, 0.0), (Replay.ALWAYS, 1, 29.9)],
+    ids=["not-replayable", "retries-used-up", "over-budget"],
+)
+def test_giving_up_raises_the_last_error_with_its_attempts(
+    replay: Replay, retry: int, waited: float
+) -> None:
+    backoff = Backoff(retries=3, initial=0.5, maximum=8, budget=30)
+    error = TransportError("GET", "http://b/x", "no reply")
+    with pytest.raises(TransportError) as caught:
+        wait_before_retry(backoff, replay, error, retry, waited)
+    assert caught.value is error and error.attempts == retry
