@@ -77,13 +77,18 @@ def main(argv: list[str] | None = None) -> int:
 def _number(value: float | None, unit: str = "") -> str:
     if value is None:
         return "-"
-    if unit in ("works/s", "req/s", "jobs/s", "/s") or abs(value) >= 100:
-        text = f"{value:,.0f}"
-    elif abs(value) >= 10:
-        text = f"{value:.1f}"
-    else:
-        text = f"{value:.2f}"
-    return text
+    if float(value).is_integer() or abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _share(ratio: float | None, unit: str) -> str:
+    """A ratio to its ceiling: a share for rates, a multiple for latencies (a floor)."""
+    if ratio is None:
+        return "-"
+    return f"{ratio:.1f}x" if unit == "ms" else f"{ratio:.0%}"
 
 
 def table(results: Path) -> str:
@@ -99,8 +104,10 @@ def table(results: Path) -> str:
             continue
         report: dict[str, Any] = json.loads(path.read_text())
         when = report["started"][:16].replace("T", " ")
+        load = "/".join(str(value) for value in report["machine"]["load_average"])
         commands.append(
-            f"- {report['title']}: `{report['command']}` ({when} UTC, {report['seconds']:.0f} s)"
+            f"- {report['title']}: `{report['command']}` "
+            f"({when} UTC, {report['seconds']:.0f} s, load average at the end {load})"
         )
         for figure in report["figures"]:
             ceiling = (
@@ -108,7 +115,7 @@ def table(results: Path) -> str:
                 if figure.get("ceiling") is not None
                 else "-"
             )
-            share = f"{figure['ratio']:.0%}" if figure.get("ratio") is not None else "-"
+            share = _share(figure.get("ratio"), figure["unit"])
             met = {True: "yes", False: "**no**", None: ""}[figure.get("met")]
             value = f"{_number(figure['value'], figure['unit'])} {figure['unit']}"
             target = figure.get("target") or ""

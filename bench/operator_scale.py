@@ -2,11 +2,12 @@
 
 The Works are created first, each with a status that says its first attempt
 failed and the next waits for a backoff a day away (phase ``queued``,
-``bucketsId`` set, ``BackendSynced=True``). Such a Work needs a daemon (it
-is unfinished) but no Job and no buckets call, so the operator holds 10,000
-live daemons and does nothing else: the worst case for its memory that needs
-no pods. Their status lacks ``observedGeneration``, so each daemon's first
-look writes one status patch; kopf also adds its finalizer first.
+``bucketsId`` set, ``BackendSynced=True``). Such a Work is unfinished, so the
+operator tracks it and keeps a timer for its next attempt, but it needs no
+Job and no buckets call: the operator holds 10,000 waiting Works and does
+nothing else, the worst case for its memory that needs no pods. Their status
+lacks ``observedGeneration``, so the first look at each writes one status
+patch, after adding the operator's finalizer.
 
 Measured in two starts of the operator:
 

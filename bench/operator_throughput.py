@@ -14,7 +14,7 @@ In one cluster, for each N, two runs in fresh namespaces:
 
 The apiserver's metrics carry no user agent, so the operator's writes per
 Work are counted by resource: writes to ``works`` and ``works/status``,
-``POST jobs``, and the Events whose source component is ``kopf`` (listed
+``POST jobs``, and the Events whose source component is the operator's (listed
 from the namespace after the run). As a cross-check the details also hold
 all writes of the run less N (creating the Works) less the bare run's
 writes per Job times N; that one is noisy, since the process kubelet's
@@ -35,6 +35,7 @@ from typing import Any
 from bench import kube, services
 from bench.harness import Figure, Options, Report, phase, say
 from bench.operating import WORKS_PATH, Operator, apply_crd, job_body, work_body
+from workflow.controller.kube import EVENT_SOURCE
 
 NAME = "operator_throughput"
 TITLE = "operator throughput"
@@ -182,7 +183,7 @@ async def _works(
 
 
 async def _events(api: kube.Api, namespace: str) -> dict[str, int]:
-    """Events in ``namespace`` by ``component/reason`` (the operator's component is kopf)."""
+    """Events in ``namespace`` by ``component/reason`` (the operator's is EVENT_SOURCE)."""
     listed = await api.request("GET", f"/api/v1/namespaces/{namespace}/events")
     tally: dict[str, int] = {}
     for event in listed.get("items") or []:
@@ -252,7 +253,7 @@ def _writes_per_work(
     ours, theirs = works["writes"], bare["writes"]
     events_below = theirs.get("POST events", 0) / size
     operator_events = sum(
-        n for key, n in works.get("events", {}).items() if key.startswith("kopf/")
+        n for key, n in works.get("events", {}).items() if key.startswith(f"{EVENT_SOURCE}/")
     )
     parts = {
         "PATCH works (finalizer)": ours.get("PATCH works", 0) / size,

@@ -154,8 +154,8 @@ workflow.rbacRules: what the operator does with the API, and nothing more.
 The same rules go into each namespaced Role or into the one ClusterRole.
 */}}
 {{- define "workflow.rbacRules" -}}
-# Works: kopf lists and watches them and patches their finalizer and
-# annotations (progress, last-handled configuration); delete is for
+# Works: the operator lists and watches them, and patches its finalizer
+# onto an unfinished Work (and off it once finished); delete is for
 # spec.ttlSecondsAfterFinished.
 - apiGroups: ["workflow.dev"]
   resources: ["works"]
@@ -174,8 +174,8 @@ The same rules go into each namespaced Role or into the one ClusterRole.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch"]
-# Events on Works: JobCreated, Running, Succeeded, AttemptFailed, ...
-- apiGroups: [""]
+# Events on Works: JobCreated, Succeeded, AttemptFailed, ...
+- apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]
 {{- end }}

@@ -15,8 +15,6 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from workflow.buckets.stores.base import COUNT_KEYS
-
 TOKEN_VARIABLES = ("WORKFLOW_HTTP_TOKEN", "WORKFLOW_TOKEN")
 
 
@@ -131,6 +129,10 @@ def list_pipelines(pipelines: tuple[str, ...], url: str | None, token: str | Non
             rows = [(name, _json(client.get(f"/status/details/{name}"))) for name in names]
     except httpx.HTTPError as error:
         raise click.ClickException(f"buckets at {url} did not answer: {error}") from None
+    # Imported here: the server's modules are not needed by the other commands (the
+    # operator's process would carry them for nothing).
+    from workflow.buckets.stores.base import COUNT_KEYS
+
     table = Table(title=f"buckets at {url}")
     table.add_column("pipeline")
     for key in COUNT_KEYS:

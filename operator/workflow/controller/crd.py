@@ -35,7 +35,9 @@ SPEC_RULES: list[dict[str, str]] = [
     },
     {
         "rule": "!has(self.parameters) || has(self.function)",
-        "message": "spec.parameters needs spec.function (a command takes its arguments in spec.command)",
+        "message": (
+            "spec.parameters needs spec.function (a command takes its arguments in spec.command)"
+        ),
         "fieldPath": ".parameters",
         "reason": "FieldValueInvalid",
     },
@@ -149,7 +151,8 @@ def structural(schema: dict[str, Any]) -> dict[str, Any]:
             out["items"] = convert(out["items"])
         extra = out.pop("additionalProperties", None)
         if kind == "object" and "properties" not in out:
-            if isinstance(extra, dict) and extra.get("type") in ("string", "integer", "number", "boolean"):
+            scalar = ("string", "integer", "number", "boolean")
+            if isinstance(extra, dict) and extra.get("type") in scalar:
                 out["additionalProperties"] = convert(extra)
             else:
                 out["x-kubernetes-preserve-unknown-fields"] = True
@@ -164,7 +167,8 @@ def structural(schema: dict[str, Any]) -> dict[str, Any]:
 def _ordered(node: dict[str, Any]) -> dict[str, Any]:
     """Type and description first, so the YAML reads like a hand-written CRD."""
     first = [key for key in ("type", "description") if key in node]
-    return {**{key: node[key] for key in first}, **{k: v for k, v in node.items() if k not in first}}
+    rest = {key: value for key, value in node.items() if key not in first}
+    return {**{key: node[key] for key in first}, **rest}
 
 
 def _model_schema(model: type) -> dict[str, Any]:

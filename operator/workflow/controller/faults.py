@@ -30,7 +30,9 @@ def _parse(value: str) -> tuple[str, int] | None:
         return None
     point, _, count = value.partition(":")
     if point not in POINTS:
-        raise ValueError(f"WORKFLOW_OPERATOR_CRASH_AT: unknown crash point {point!r}; known: {POINTS}")
+        raise ValueError(
+            f"WORKFLOW_OPERATOR_CRASH_AT: unknown crash point {point!r}; known: {POINTS}"
+        )
     return point, int(count or 1)
 
 

@@ -1,23 +1,39 @@
 """The few Kubernetes API calls the operator makes itself, run off the event loop.
 
-kopf watches and posts Events; creating Jobs and writing a Work's status go
-through the official client, whose calls block, so they run in a bounded
-thread pool.
+kopf watches; creating and deleting Jobs, writing a Work's status and
+finalizer, and posting its Events go through the official client, whose
+calls block, so they run in a bounded thread pool.
+
+Every call goes through the client's generic ``CustomObjectsApi`` (any
+``/apis/<group>/<version>/...`` path): the typed ``BatchV1Api`` and
+``CoreV1Api`` modules would add about 30 MB to the operator's memory, and
+their answers would be turned into model objects only to be thrown away.
+That is also why Events are ``events.k8s.io/v1`` Events (the same objects
+``kubectl describe`` shows).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import kubernetes
-from kubernetes.client import ApiClient, BatchV1Api, CustomObjectsApi
+from kubernetes.client import ApiClient, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from workflow.controller import resource
+
+#: The controller named on the Events the operator posts.
+EVENT_SOURCE = "workflow-operator"
+
+JOBS = ("batch", "v1")
+EVENTS = ("events.k8s.io", "v1")
+WORKS = (resource.GROUP, resource.VERSION)
 
 
 class JobRefused(Exception):
@@ -32,8 +48,30 @@ def _refusal(error: ApiException) -> str:
         return str(error.reason)
 
 
+def summary(error: ApiException) -> str:
+    """One line for the log: the status code and the apiserver's sentence."""
+    return f"{error.status} {_refusal(error)}"
+
+
+def event_body(involved: dict[str, Any], kind: str, reason: str, message: str) -> dict[str, Any]:
+    """An ``events.k8s.io/v1`` Event about ``involved`` (a Work)."""
+    return {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{involved['name']}-", "namespace": involved["namespace"]},
+        "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "reportingController": EVENT_SOURCE,
+        "reportingInstance": socket.gethostname()[:128],
+        "action": reason,
+        "reason": reason,
+        "note": message[:1024],
+        "type": kind,
+        "regarding": involved,
+    }
+
+
 class Kube:
-    """Async facade over the official client for Jobs and Work status."""
+    """Async facade over the official client for Jobs, Works and Events."""
 
     def __init__(self, *, threads: int, api_client: ApiClient | None = None) -> None:
         if api_client is None:
@@ -41,9 +79,13 @@ class Kube:
                 kubernetes.config.load_incluster_config()
             except kubernetes.config.ConfigException:
                 kubernetes.config.load_kube_config()
-            api_client = ApiClient()
-        self._batch = BatchV1Api(api_client)
-        self._custom = CustomObjectsApi(api_client)
+            configuration = kubernetes.client.Configuration.get_default_copy()
+            # One pooled connection per thread: with fewer (the default is 5 per core),
+            # urllib3 discards a connection after most calls and the next call pays a
+            # new TLS handshake ("Connection pool is full" warnings at 1,000 Works).
+            configuration.connection_pool_maxsize = threads
+            api_client = ApiClient(configuration)
+        self._api = CustomObjectsApi(api_client)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kube")
 
     async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
@@ -57,7 +99,9 @@ class Kube:
         """
         namespace = manifest["metadata"]["namespace"]
         try:
-            await self._call(self._batch.create_namespaced_job, namespace, manifest)
+            await self._call(
+                self._api.create_namespaced_custom_object, *JOBS, namespace, "jobs", manifest
+            )
         except ApiException as error:
             if error.status == 409:
                 return False
@@ -70,48 +114,49 @@ class Kube:
         """Delete the Job and, in the background, its pods; a missing Job is fine."""
         try:
             await self._call(
-                self._batch.delete_namespaced_job, name, namespace, propagation_policy="Background"
-            )
+                self._api.delete_namespaced_custom_object, *JOBS, namespace, "jobs", name,
+                propagation_policy="Background",
+            )  # fmt: skip
         except ApiException as error:
             if error.status != 404:
                 raise
 
-    async def job_exists(self, namespace: str, name: str) -> bool:
-        """Whether the Job exists, asked of the apiserver rather than the watch cache."""
-        try:
-            await self._call(self._batch.read_namespaced_job, name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                return False
-            raise
-        return True
+    async def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch the Work's status subresource (a null removes a field); its new metadata."""
+        work = await self._call(
+            self._api.patch_namespaced_custom_object_status, *WORKS, namespace, resource.PLURAL,
+            name, {"status": status},
+        )  # fmt: skip
+        return dict(work.get("metadata") or {})
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        """Merge-patch the Work's status subresource (a null removes a field)."""
+    async def patch_work(self, namespace: str, name: str, operations: list[dict[str, Any]]) -> None:
+        """JSON-patch the Work itself (its finalizers); a failed ``test`` operation raises 422."""
         await self._call(
-            self._custom.patch_namespaced_custom_object_status,
-            resource.GROUP,
-            resource.VERSION,
-            namespace,
-            resource.PLURAL,
-            name,
-            {"status": status},
-        )
+            self._api.patch_namespaced_custom_object, *WORKS, namespace, resource.PLURAL, name,
+            operations, _content_type="application/json-patch+json",
+        )  # fmt: skip
 
     async def delete_work(self, namespace: str, name: str) -> None:
         """Delete a Work (after its ttlSecondsAfterFinished)."""
         try:
             await self._call(
-                self._custom.delete_namespaced_custom_object,
-                resource.GROUP,
-                resource.VERSION,
-                namespace,
-                resource.PLURAL,
-                name,
+                self._api.delete_namespaced_custom_object, *WORKS, namespace, resource.PLURAL, name
             )
         except ApiException as error:
             if error.status != 404:
                 raise
+
+    async def post_event(
+        self, involved: dict[str, Any], kind: str, reason: str, message: str
+    ) -> None:
+        """Post an Event about ``involved`` (a Work), as ``kubectl describe`` shows them."""
+        body = event_body(involved, kind, reason, message)
+        await self._call(
+            self._api.create_namespaced_custom_object, *EVENTS, involved["namespace"], "events",
+            body,
+        )  # fmt: skip
 
     def close(self) -> None:
         """Stop the thread pool."""

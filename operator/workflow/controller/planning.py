@@ -259,7 +259,9 @@ def _follow(
         _succeeded(status, "Unknown", "Running", status.message, obs)
         # No Event here: the status and its Succeeded condition say it, and the pod's
         # own Started event too; one more write per Work would exceed the budget of 8.
-        return Plan(status=status, sync=True, wait=settings.resync_seconds)
+        # No buckets write either: the runner records its own start, and a write of
+        # "running" read-merged just before the runner records its outcome would undo it.
+        return Plan(status=status, sync=adopted, wait=settings.resync_seconds)
     return Plan(status=status, sync=adopted, wait=settings.resync_seconds)
 
 

@@ -86,7 +86,10 @@ class WorkSpec(WorkFields):
         default=None, description="Secret holding the buckets token the Work's pods use."
     )
     backoff: int | None = Field(
-        default=None, ge=0, le=3600, description="Seconds between attempts; operator default when unset."
+        default=None,
+        ge=0,
+        le=3600,
+        description="Seconds between attempts; operator default when unset.",
     )
     runId: str | None = Field(
         default=None,
@@ -126,7 +129,9 @@ class WorkStatus(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    phase: Phase = Field(default="created", description="created, queued, running, success or failure.")
+    phase: Phase = Field(
+        default="created", description="created, queued, running, success or failure."
+    )
     message: str | None = Field(default=None, description="Human summary of the last transition.")
     reason: str | None = Field(default=None, description="One-word reason of the last transition.")
     bucketsId: str | None = Field(default=None, description="Id of the Work's record in buckets.")
@@ -138,10 +143,18 @@ class WorkStatus(BaseModel):
     stop: float | None = Field(default=None, description="Unix time the last attempt stopped.")
     nextAttemptAt: float | None = Field(default=None, description="Unix time of the next attempt.")
     results: dict[str, Any] | None = Field(default=None, description="Results, when small enough.")
-    resultsTruncated: bool | None = Field(default=None, description="Results too large for the resource; read them in buckets.")
+    resultsTruncated: bool | None = Field(
+        default=None, description="Results too large for the resource; read them in buckets."
+    )
     resultsBytes: int | None = Field(default=None, description="Size of the results as JSON.")
     products: list[str] | None = Field(default=None, description="Data products made.")
     plots: list[str] | None = Field(default=None, description="Plots made.")
-    history: list[AttemptRecord] = Field(default_factory=list, description="The last attempts, oldest first.")
-    conditions: list[Condition] = Field(default_factory=list, description="Succeeded, BackendSynced.")
-    observedGeneration: int | None = Field(default=None, description="Generation of the spec observed.")
+    history: list[AttemptRecord] = Field(
+        default_factory=list, description="The last attempts, oldest first."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Succeeded, BackendSynced."
+    )
+    observedGeneration: int | None = Field(
+        default=None, description="Generation of the spec observed."
+    )

@@ -85,6 +85,11 @@ class OperatorSettings(BaseSettings):
     api_threads: int = Field(
         default=16, ge=1, description="Threads for Kubernetes API calls. Default 16."
     )
+    workers: int = Field(
+        default=32,
+        ge=1,
+        description="Works looked at at the same time (the rest wait in a queue). Default 32.",
+    )
     resync_seconds: float = Field(
         default=30.0,
         gt=0,

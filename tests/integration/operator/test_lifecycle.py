@@ -1,4 +1,4 @@
-"""A Work applied to the cluster runs as Jobs and ends with the right status, in the CR and in buckets.
+"""A Work applied to the cluster runs as Jobs and ends with the right status, in the CR and buckets.
 
 Real parts only: the local control plane (apiserver, Job controller, garbage
 collector), the process kubelet running the runner as a local process, a
@@ -70,7 +70,8 @@ def test_a_failed_first_attempt_is_retried_and_the_second_succeeds(
     operator_process(buckets_process.url, **buckets_process.operator_env)
     counter = tmp_path / "count"
     script = (
-        "import pathlib,sys; p=pathlib.Path(sys.argv[1]); n=int(p.read_text()) if p.exists() else 0; "
+        "import pathlib,sys; p=pathlib.Path(sys.argv[1]); "
+        "n=int(p.read_text()) if p.exists() else 0; "
         "p.write_text(str(n+1)); sys.exit(1 if n == 0 else 0)"
     )
     works.apply(
@@ -157,7 +158,9 @@ def test_a_pod_that_cannot_start_fails_its_attempt_instead_of_hanging(
     assert "absent" in work["status"]["history"][0]["message"]
 
 
-def test_results_too_large_for_the_resource_stay_whole_in_buckets(operator_process, works, buckets_process):
+def test_results_too_large_for_the_resource_stay_whole_in_buckets(
+    operator_process, works, buckets_process
+):
     operator_process(buckets_process.url, **buckets_process.operator_env)
     writer = (
         "import json, os; json.dump({'results': {'blob': 'x' * 100000, 'n': 7}}, "

@@ -48,7 +48,8 @@ def test_an_operator_killed_after_depositing_records_the_work_once(
     work = works.wait_phase("deposit", "success", "failure")
     assert work["status"]["phase"] == "success"
     listed = httpx.post(
-        f"{buckets_process.url}/view", json={"query": {"pipeline": "resilience"}, "projection": {"id": True}, "limit": None},
+        f"{buckets_process.url}/view",
+        json={"query": {"pipeline": "resilience"}, "projection": {"id": True}, "limit": None},
         headers=buckets_process.headers, timeout=10,
     ).json()  # fmt: skip
     assert [item["id"] for item in listed] == [work["status"]["bucketsId"]]
@@ -76,7 +77,8 @@ def test_buckets_down_during_a_run_is_caught_up_when_it_returns(
     work = works.wait(
         "outage",
         lambda w: (w.get("status") or {}).get("phase") == "success"
-        and any(c["type"] == "BackendSynced" and c["status"] == "True" for c in w["status"]["conditions"]),
+        and any(c["type"] == "BackendSynced" and c["status"] == "True"
+                for c in w["status"]["conditions"]),
         timeout=90, what="success and BackendSynced=True",
     )  # fmt: skip
     stored = httpx.get(

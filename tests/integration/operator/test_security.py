@@ -25,7 +25,8 @@ def test_buckets_with_auth_and_the_pod_token_from_a_secret(
     works.apply(
         "secured",
         {"pipeline": "secure", "site": "local", "user": "tester", "timeout": 60, "retries": 0,
-         "command": ["python3", "-c", "import os; print('token' if os.environ.get('WORKFLOW_HTTP_TOKEN') else 'none')"],
+         "command": ["python3", "-c", "import os; print('token' "
+                     "if os.environ.get('WORKFLOW_HTTP_TOKEN') else 'none')"],
          "tokenSecretRef": {"name": "work-token", "key": "token"}},
     )  # fmt: skip
     work = works.wait_phase("secured", "success", "failure")

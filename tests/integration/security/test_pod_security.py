@@ -118,7 +118,7 @@ def confined_run(work: dict, buckets_url: str, tmp_path) -> tuple[int, dict, str
             }
         )
 
-    kept, kept_tmp = tops("/root"), tops("/tmp")
+    kept, kept_tmp = tops("/root"), tops("/tmp")  # noqa: S108 - the real /tmp, to hide it
     scratch = tmp_path / "root-view"
     scratch.mkdir(parents=True)
     env = {

@@ -71,7 +71,9 @@ def test_no_token_appears_in_clear_after_a_run(
         "operator log": operator.log(),
         "operator command line": Path(f"/proc/{operator.process.pid}/cmdline").read_text(),
         "buckets log": server.log_path.read_text(errors="replace"),
-        "buckets database": Path(server.database).read_bytes().decode("latin-1"),
+        "buckets database": Path(server.database.removeprefix("sqlite:///"))
+        .read_bytes()
+        .decode("latin-1"),
     }
     records = httpx.post(f"{server.url}/view", json={"query": {}, "limit": None},
                          headers=server.headers, timeout=30).json()  # fmt: skip

@@ -14,7 +14,7 @@ from workflow import RESULTS_LIMIT_BYTES
 from workflow.definitions.work import Work, WorkDocument, document_path, json_size
 
 #: A made-up token; tests check that it never leaks.
-FAKE_TOKEN = "super-secret"  # noqa: S105
+FAKE_TOKEN = "super-secret"
 
 
 def make(**fields) -> Work:

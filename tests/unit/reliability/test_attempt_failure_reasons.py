@@ -206,12 +206,13 @@ def test_kube_turns_an_invalid_job_answer_into_job_refused() -> None:
 
     kube = Kube(threads=1, api_client=ApiClient())
 
-    def refuse(namespace, manifest):
+    def refuse(group, version, namespace, plural, manifest):
+        assert (group, version, plural) == ("batch", "v1", "jobs")
         error = ApiException(status=422, reason="Unprocessable Entity")
         error.body = json.dumps({"message": 'Job.batch "w-a1" is invalid: spec.x: Invalid'})
         raise error
 
-    kube._batch.create_namespaced_job = refuse
+    kube._api.create_namespaced_custom_object = refuse
     manifest = {"metadata": {"name": "w-a1", "namespace": "ns"}}
     try:
         with pytest.raises(JobRefused, match=r'Job\.batch "w-a1" is invalid'):
