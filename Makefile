@@ -32,8 +32,8 @@ unit: $(BIN)/.installed
 	$(BIN)/python -m pytest tests/unit
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check operator tests hack
-	$(BIN)/ruff format --check operator tests hack
+	$(BIN)/ruff check operator tests hack bench
+	$(BIN)/ruff format --check operator tests hack bench
 
 ## crd: regenerate crds/work.yaml from the pydantic models (and the chart's copy of it)
 crd: $(BIN)/.installed

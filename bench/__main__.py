@@ -4,8 +4,8 @@ Options: ``--quick`` for a smoke run of a few seconds each, ``--only a,b``
 to run some, ``--results DIR`` to write elsewhere (the smoke test does), and
 ``--no-readme`` to leave ``bench/README.md`` alone. The README table is
 rebuilt from every JSON file in the results folder, so running one
-benchmark updates its rows and keeps the others. Quick runs never touch the
-README. A benchmark that fails is reported and the others still run; the
+benchmark updates its rows and keeps the others. Quick runs, and runs
+writing elsewhere than ``bench/results``, never touch the README. A benchmark that fails is reported and the others still run; the
 exit status is then 1.
 """
 
@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{name}: FAILED\n{traceback.format_exc()}")
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-    if not arguments.quick and not arguments.no_readme:
+    # The README quotes bench/results only: results written elsewhere are not its figures.
+    if not arguments.quick and not arguments.no_readme and arguments.results == RESULTS:
         update_readme(arguments.results)
     if failed:
         say(f"failed: {', '.join(failed)}")
