@@ -54,8 +54,8 @@ async def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_
     # many objects at once; an idle per-object worker goes soon, and the Works are
     # listed in pages: a list of 10,000 Works parsed at once left the heap 90 MB
     # larger for good (freed, but too fragmented to return), pages of 500 left 16 MB.
-    settings.queueing.worker_limit = 256
-    settings.queueing.idle_timeout = 0.2
+    settings.queueing.worker_limit = 1024
+    settings.queueing.idle_timeout = 0.05
     settings.watching.chunk_size = 500
     CONTROLLER = Controller(
         Runtime(
