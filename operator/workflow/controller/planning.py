@@ -196,10 +196,11 @@ def _next_attempt(obs: Observed, status: WorkStatus, settings: OperatorSettings)
     status.reason = "JobCreated"
     status.message = f"attempt {attempt} of {1 + obs.spec.retries}: Job {status.job} created"
     _succeeded(status, "Unknown", "Pending", status.message, obs)
+    # No buckets write: the runner records the attempt's start itself, and a write
+    # read-merged while the attempt records its outcome could undo that outcome.
     return Plan(
         status=status,
         create_job=attempt,
-        sync=True,
         events=[("Normal", "JobCreated", status.message)],
         wait=settings.resync_seconds,
     )

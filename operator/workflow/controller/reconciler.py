@@ -321,11 +321,6 @@ class Steps:
             return
         if step.delete_job:
             await self.rt.kube.delete_job(self.namespace, step.delete_job)
-        if step.sync and step.create_job is not None:
-            # Tell buckets of the new attempt before its Job exists: after, the attempt
-            # could already be recording its outcome, and this write would undo it.
-            await self.sync(status, observed.generation)
-            step.sync = False
         if step.create_job is not None:
             manifest = build_job(
                 name=self.name, namespace=self.namespace, uid=self.tracked.uid, spec=self.spec,

@@ -92,7 +92,9 @@ def test_a_deposited_work_gets_the_job_of_its_first_attempt():
     step = plan(observe(deposited()), SETTINGS)
     assert step.create_job == 1
     assert (step.status.attempt, step.status.job, step.status.phase) == (1, "w-a1", "queued")
-    assert step.sync and step.events[0][1] == "JobCreated"
+    assert step.events[0][1] == "JobCreated"
+    # buckets hears of the attempt from its runner; an operator write could race its outcome.
+    assert not step.sync
 
 
 def test_a_job_created_before_a_crash_is_adopted_not_created_again():
