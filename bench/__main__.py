@@ -5,8 +5,9 @@ to run some, ``--results DIR`` to write elsewhere (the smoke test does), and
 ``--no-readme`` to leave ``bench/README.md`` alone. The README table is
 rebuilt from every JSON file in the results folder, so running one
 benchmark updates its rows and keeps the others. Quick runs, and runs
-writing elsewhere than ``bench/results``, never touch the README. A benchmark that fails is reported and the others still run; the
-exit status is then 1.
+writing elsewhere than ``bench/results``, never touch the README. A
+benchmark that fails is reported and the others still run; the exit status
+is then 1.
 """
 
 from __future__ import annotations

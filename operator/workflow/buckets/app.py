@@ -16,23 +16,25 @@ claim queue).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from workflow import __version__
 from workflow.buckets.auth import Authenticator, Scope, load_tokens, presented_token
-from workflow.buckets.bodies import BodyError, check_text, describe, parse_json
+from workflow.buckets.bodies import MAX_DEPTH, BodyError, check_text, describe, parse_json
 from workflow.buckets.documents import (
     prepare_deposit,
     summarize,
@@ -40,12 +42,14 @@ from workflow.buckets.documents import (
     validation_messages,
 )
 from workflow.buckets.limits import BodyLimitMiddleware
+from workflow.buckets.prepared import PreparedWithdraws
 from workflow.buckets.queries import SUPPORTED, QueryError, parse_projection
 from workflow.buckets.settings import BucketsSettings
 from workflow.buckets.stores import Store, UnknownWorksError, make_store
 from workflow.definitions.work import WorkDocument
 
 log = logging.getLogger("workflow.buckets")
+T = TypeVar("T")
 
 INT64_MAX = 2**63 - 1
 JSON = "application/json"
@@ -98,13 +102,22 @@ that client leaves a choice open, this server decides as follows.
   `stale/{{days}}` only counts works created more than `days` days ago; it
   deletes nothing. Each answers with a JSON integer.
 * **Tokens.** When the server has tokens configured, every route except
-  `/healthz`, `GET`/`HEAD /version` and these docs needs one, as
-  `x-access-token: <token>` or `Authorization: Bearer <token>`. Missing: 401;
-  unknown or lacking the route's scope (`read` or `write`): 403.
+  `/healthz` and `GET`/`HEAD /version` needs one, as `x-access-token:
+  <token>` or `Authorization: Bearer <token>`; these docs (`/docs`,
+  `/redoc`, `/openapi.json`) need the `read` scope. Missing: 401; unknown or
+  lacking the route's scope (`read` or `write`): 403. Without tokens
+  configured everything, docs included, is open.
+* **Limits.** A request body may be at most `max_body_bytes` long (a
+  setting; 16 MiB by default), hold at most `max_body_values` JSON values
+  (1,000,000 by default; each array, object, string, number, `true`,
+  `false` and `null` counts, object keys do not) and nest arrays and
+  objects at most {MAX_DEPTH} deep. Longer or fuller bodies are answered 413
+  before they are parsed, deeper ones 400; the message names the rule and
+  the limit this server applies.
 * **Errors** are `{{"detail": "<where>: <what>"}}`: 400 unreadable JSON or an
-  unsupported operator, 404 unknown work, 413 body too large, 422 a value
-  breaking a rule (e.g. `works[3].priority: Input should be less than or
-  equal to 5`).
+  unsupported operator, 404 unknown work, 413 body too large or holding too
+  many values, 422 a value breaking a rule (e.g. `works[3].priority: Input
+  should be less than or equal to 5`).
 """
 
 
@@ -167,12 +180,15 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "A token is required and none was sent.",
         403: "The token is unknown or lacks the scope this route needs.",
         404: "No work with that id.",
-        413: "The body is larger than the server accepts.",
+        413: "The body is larger, or holds more JSON values, than the server accepts.",
         422: "A value breaks a rule; the message names the field.",
         503: "The database does not answer.",
     }
     return {code: {"model": Error, "description": reasons[code]} for code in codes}
 
+
+#: Where the OpenAPI document and its viewers are served.
+OPENAPI_PATH, DOCS_PATH, REDOC_PATH = "/openapi.json", "/docs", "/redoc"
 
 #: What an ``owner`` may be: a short name, safe in logs and URLs.
 OWNER_PATTERN = r"^[A-Za-z0-9._:/-]+$"
@@ -246,6 +262,36 @@ def _filter_body(body: Any) -> dict[str, Any]:
     return body
 
 
+def _view_request(body: Any) -> ViewRequest:
+    if not isinstance(body, dict):
+        raise BodyError(
+            f"body: must be an object with query, projection, skip and limit, not {describe(body)}"
+        )
+    try:
+        return ViewRequest.model_validate(body)
+    except ValidationError as error:
+        raise BodyError(summarize(validation_messages("body", error))) from None
+
+
+#: Bodies longer than this are read (parsed, checked, validated) on a worker thread.
+OFF_LOOP_BYTES = 256 * 1024
+
+
+async def _read(body: bytes, read: Callable[[], T]) -> T:
+    """``read()`` of ``body``: at once when it is short, on a worker thread when it is long.
+
+    Parsing and checking a body of several MiB takes a CPU-bound while
+    (tens to hundreds of milliseconds, more to count and refuse millions of
+    tiny values). On a worker thread the interpreter hands the event loop
+    its turn every few milliseconds, so ``/healthz`` and other requests keep
+    being answered meanwhile; short bodies are read at once, as a thread hop
+    would cost more than the parse.
+    """
+    if len(body) <= OFF_LOOP_BYTES:
+        return read()
+    return await asyncio.to_thread(read)
+
+
 def create_app(settings: BucketsSettings | None = None, *, store: Store | None = None) -> FastAPI:
     """The buckets ASGI application for ``settings`` (default: from the environment)."""
     settings = settings or BucketsSettings()
@@ -267,6 +313,10 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         summary="The work queue of workflow.",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # With tokens the docs are served by ``_guard_docs`` instead, behind the read scope.
+        openapi_url=None if authenticator.enabled else OPENAPI_PATH,
+        docs_url=None if authenticator.enabled else DOCS_PATH,
+        redoc_url=None if authenticator.enabled else REDOC_PATH,
         openapi_tags=[
             {"name": "works", "description": "Deposit, claim, update, read and delete works."},
             {"name": "status", "description": "Counts of works by status."},
@@ -278,6 +328,9 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
     app.state.store = store
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     _add_error_handlers(app)
+
+    withdraws = PreparedWithdraws()
+    max_values = settings.max_body_values
 
     read = _guard(authenticator, "read")
     write = _guard(authenticator, "write")
@@ -359,7 +412,10 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         ] = None,
     ) -> Response:
         wants_ids = _flag(return_ids)
-        documents = validate_works(parse_json(await request.body()), for_update=False)
+        body = await request.body()
+        documents = await _read(
+            body, lambda: validate_works(parse_json(body, max_values), for_update=False)
+        )
         ids = prepare_deposit(documents, managed=owner is not None)
         await store.deposit(documents, owner)
         return JSONResponse(ids) if wants_ids else Response(TRUE, media_type=JSON)
@@ -384,8 +440,14 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         ),
     )
     async def withdraw(request: Request) -> Response:
-        query = _filter_body(parse_json(await request.body()))
-        document = await store.withdraw(query)
+        body = await request.body()
+        claim = withdraws.get(body)
+        if claim is None:
+            prepared = await _read(
+                body, lambda: store.prepare_withdraw(_filter_body(parse_json(body, max_values)))
+            )
+            claim = withdraws.keep(body, prepared)
+        document = await claim()
         return Response(NULL if document is None else document, media_type=JSON)
 
     @app.put(
@@ -404,7 +466,10 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         ),
     )
     async def update(request: Request) -> Response:
-        documents = validate_works(parse_json(await request.body()), for_update=True)
+        body = await request.body()
+        documents = await _read(
+            body, lambda: validate_works(parse_json(body, max_values), for_update=True)
+        )
         await store.update(documents)
         return Response(TRUE, media_type=JSON)
 
@@ -461,16 +526,8 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         ),
     )
     async def view(request: Request) -> Response:
-        body = parse_json(await request.body())
-        if not isinstance(body, dict):
-            raise BodyError(
-                f"body: must be an object with query, projection, skip and limit, "
-                f"not {describe(body)}"
-            )
-        try:
-            wanted = ViewRequest.model_validate(body)
-        except ValidationError as error:
-            raise BodyError(summarize(validation_messages("body", error))) from None
+        body = await request.body()
+        wanted = await _read(body, lambda: _view_request(parse_json(body, max_values)))
         projection = parse_projection(wanted.projection)
         limit = wanted.limit or None
         documents = await store.view(wanted.query, projection, wanted.skip, limit)
@@ -549,6 +606,8 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         return await store.count_created_before(time.time() - days * 86_400)
 
     _document(app)
+    if authenticator.enabled:
+        _guard_docs(app, read)
     return app
 
 
@@ -589,6 +648,33 @@ def _guard(authenticator: Authenticator, scope: Scope) -> list[Any]:
             )
 
     return [Depends(check)]
+
+
+def _guard_docs(app: FastAPI, read: list[Any]) -> None:
+    """Serve the OpenAPI document and its two viewers only to tokens with the read scope.
+
+    The document describes every route and its parameters: with tokens
+    configured, who may not read works may not read that either. FastAPI's
+    own docs routes take no dependencies, so these replace them (the
+    application is built without them when tokens are configured).
+    """
+    options: dict[str, Any] = {
+        "methods": ["GET", "HEAD"],
+        "include_in_schema": False,
+        "dependencies": read,
+    }
+
+    @app.api_route(OPENAPI_PATH, **options)
+    async def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.api_route(DOCS_PATH, **options)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=OPENAPI_PATH, title=f"{app.title} - Swagger UI")
+
+    @app.api_route(REDOC_PATH, **options)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=OPENAPI_PATH, title=f"{app.title} - ReDoc")
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -60,6 +60,15 @@ class BucketsSettings(BaseSettings):
         ge=1024,
         description="Largest request body accepted, in bytes. Default 16 MiB (16777216).",
     )
+    max_body_values: int = Field(
+        default=1_000_000,
+        ge=1000,
+        description=(
+            "Most JSON values a request body may hold (each array, object, string, number, "
+            "true, false and null counts; object keys do not); more is answered 413 before "
+            "the body is parsed. Default 1000000."
+        ),
+    )
     pool_size: int = Field(
         default=10,
         ge=1,

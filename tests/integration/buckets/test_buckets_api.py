@@ -317,6 +317,12 @@ def test_paging_with_skip_and_limit_neither_repeats_nor_loses_works(client: http
     everything = [w["id"] for w in view(client, {}, projection={"id": 1}, limit=None)]
     assert everything == pages
     assert len(view(client, {}, projection={"id": 1})) == 23  # the default limit is 100
+    # A later page with a filter and a projection: both bind values around the paging.
+    page = view(client, {"status": "queued"}, projection={"id": 1, "status": 1}, skip=3, limit=4)
+    assert page == [{"id": work_id, "status": "queued"} for work_id in everything[3:7]]
+    assert view(client, {"status": "queued"}, skip=20, limit=None) == [
+        stored(client, work_id) for work_id in everything[20:]
+    ]
 
 
 # ----------------------------------------------------------------------------- status

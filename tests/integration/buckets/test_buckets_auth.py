@@ -42,12 +42,18 @@ def call(server, method: str, path: str, body, headers: dict[str, str]) -> httpx
         ("HEAD", "/version"),
         ("GET", "/version"),
         ("GET", "/healthz"),
-        ("GET", "/openapi.json"),
-        ("GET", "/docs"),
     ],
 )
-def test_probes_and_docs_need_no_token(buckets_auth, method: str, path: str) -> None:
+def test_probes_need_no_token(buckets_auth, method: str, path: str) -> None:
     assert httpx.request(method, f"{buckets_auth.url}{path}").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/redoc"])
+def test_the_docs_need_a_token_with_the_read_scope(buckets_auth, path: str) -> None:
+    url = f"{buckets_auth.url}{path}"
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(url, headers={"x-access-token": buckets_auth.write_token}).status_code == 403
+    assert httpx.get(url, headers={"x-access-token": buckets_auth.read_token}).status_code == 200
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES)
@@ -103,7 +109,10 @@ def test_scoped_tokens_do_what_their_scope_allows(buckets_auth) -> None:
 
 
 def test_the_openapi_document_declares_both_token_headers(buckets_auth) -> None:
-    schemes = httpx.get(f"{buckets_auth.url}/openapi.json").json()["components"]["securitySchemes"]
+    document = httpx.get(
+        f"{buckets_auth.url}/openapi.json", headers={"x-access-token": buckets_auth.read_token}
+    ).json()
+    schemes = document["components"]["securitySchemes"]
     assert {"type": "apiKey", "in": "header", "name": "x-access-token"}.items() <= next(
         scheme for scheme in schemes.values() if scheme["type"] == "apiKey"
     ).items()

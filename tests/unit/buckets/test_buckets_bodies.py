@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from workflow.buckets.bodies import MAX_DEPTH, BodyError, parse_json
+from workflow.buckets.bodies import MAX_DEPTH, BodyError, count_values, parse_json
 from workflow.buckets.documents import StoredWork, new_id, prepare_deposit, validate_works
 from workflow.definitions.work import WorkDocument
 
@@ -42,6 +42,51 @@ def test_paired_surrogates_and_deep_but_allowed_nesting_are_accepted() -> None:
     assert parse_json(b'["\\ud83d\\ude00"]') == ["\U0001f600"]
     nested = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
     assert parse_json(nested) is not None
+
+
+def _values(value: Any) -> int:
+    if isinstance(value, list):
+        return 1 + sum(_values(item) for item in value)
+    if isinstance(value, dict):
+        return 1 + sum(_values(item) for item in value.values())
+    return 1
+
+
+TRICKY = [
+    5,
+    [],
+    {},
+    [[], {}, [[]], {"a": {}}],
+    ["a,b", "[", "{", "]", '"', "\\", "\\,", 'x\\"y,['],
+    {"k,[{": ["v", ",", {"": []}], "[": {"{": [1, 2.5, None, True, False]}},
+    [" , ", [" [ ", {" { ": " } "}], [], {}],
+]
+
+
+@pytest.mark.parametrize("value", TRICKY)
+@pytest.mark.parametrize("indent", [None, 2])
+def test_values_are_counted_exactly_whatever_the_strings_and_spaces_hold(
+    value: Any, indent: int | None
+) -> None:
+    raw = json.dumps(value, indent=indent).encode()
+    values = _values(value)
+    assert count_values(raw, limit=10**9) >= values  # far under the limit: a quick bound
+    # At a limit under the quick bound the count reads past strings and spaces, exactly.
+    assert count_values(raw, limit=values) == values
+    for limit in range(values):
+        assert count_values(raw, limit) > limit
+
+
+def test_a_body_may_hold_exactly_the_value_limit_and_no_more() -> None:
+    at_limit = json.dumps([[]] * 999).encode()  # 1000 values: the array and 999 in it
+    assert len(parse_json(at_limit, max_values=1000)) == 999
+    with pytest.raises(BodyError) as raised:
+        parse_json(json.dumps([[]] * 1000).encode(), max_values=1000)
+    assert raised.value.status == 413
+    assert raised.value.message.startswith("body: holds more than 1000 JSON values")
+    with pytest.raises(BodyError, match="holds more than 1000 JSON values"):
+        parse_json(json.dumps(["a,[{"] * 1000).encode(), max_values=1000)
+    assert len(parse_json(json.dumps(["a,[{"] * 999).encode(), max_values=1000)) == 999
 
 
 def test_every_invalid_work_is_named_and_nothing_is_accepted() -> None:

@@ -1,4 +1,4 @@
-"""Every buckets route but health, version and the API docs needs a valid token with a scope.
+"""Every buckets route but health and version needs a valid token with a scope (docs: read).
 
 The routes are read from the application itself, so a route added later is
 checked too. In process, over httpx's ASGI transport: no sockets.
@@ -20,17 +20,18 @@ from workflow.buckets.settings import BucketsSettings
 
 FULL, READ, WRITE = "full-7d1f2b3c4d5e6f70", "read-8e2a3b4c5d6e7f81", "write-9f3b4c5d6e7f8092"
 WRONG = "wrong-0a1b2c3d4e5f6071"
-#: What answers without a token: liveness, the version probe the public client sends, the docs.
+#: What answers without a token: liveness and the version probe the public client sends.
 OPEN = {
     ("GET", "/healthz"),
     ("GET", "/version"),
     ("HEAD", "/version"),
+}
+#: The API docs: open without tokens configured, behind the read scope with them.
+DOCS = {
     ("GET", "/openapi.json"),
     ("HEAD", "/openapi.json"),
     ("GET", "/docs"),
     ("HEAD", "/docs"),
-    ("GET", "/docs/oauth2-redirect"),
-    ("HEAD", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
     ("HEAD", "/redoc"),
 }
@@ -84,7 +85,7 @@ def routes(http: Http) -> list[tuple[str, str]]:
     return found
 
 
-def test_every_route_but_health_version_and_docs_needs_a_token(http) -> None:
+def test_every_route_but_health_and_version_needs_a_token(http) -> None:
     guarded = [route for route in routes(http) if route not in OPEN]
     assert guarded
     replies = http.run([(m, p, token) for m, p in guarded for token in (None, WRONG)])
@@ -145,3 +146,21 @@ def test_no_token_reaches_a_log_record_or_a_reply(http, caplog) -> None:
     for (_, _, token), reply in zip(calls, http.run(calls), strict=True):
         assert token not in reply.text
     assert not any(token in record.getMessage() for record in caplog.records for token in tokens)
+
+
+def test_the_docs_need_the_read_scope_when_tokens_are_configured(http) -> None:
+    assert set(routes(http)) >= DOCS
+    calls = [(method, path, token) for method, path in sorted(DOCS) for token in (READ, WRITE)]
+    replies = http.run(calls)
+    for (method, path, token), reply in zip(calls, replies, strict=True):
+        expected = 200 if token == READ else 403
+        assert reply.status_code == expected, (method, path, token, reply.status_code)
+    openapi = http.call("GET", "/openapi.json", READ).json()
+    assert "/work/withdraw" in openapi["paths"]
+    assert "/docs" not in openapi["paths"]
+
+
+def test_without_tokens_the_docs_are_open(tmp_path) -> None:
+    open_app = Http(create_app(BucketsSettings(database=f"sqlite:///{tmp_path / 'open.sqlite3'}")))
+    replies = open_app.run([(method, path, None) for method, path in sorted(DOCS)])
+    assert [reply.status_code for reply in replies] == [200] * len(DOCS)

@@ -79,3 +79,17 @@ def test_kind_e2e_sets_only_values_the_chart_has():
         for part in key.split("."):
             assert isinstance(node, dict) and part in node, f"kind-e2e.sh sets unknown value {key}"
             node = node[part]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["check"], ["format", "--check"]],
+    ids=["ruff-check", "ruff-format"],
+)
+def test_python_passes_ruff(command):
+    """The rules in pyproject.toml hold for every Python file (``make lint`` runs the same)."""
+    result = subprocess.run(
+        [tool("ruff"), *command, "operator", "tests", "hack", "bench"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -34,10 +34,13 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from workflow.buckets.queries import Column, Projection
+
+#: Claims one work for a prepared filter: its JSON text, or None (see ``Store.prepare_withdraw``).
+Claimer = Callable[[], Awaitable[str | None]]
 
 #: Status counts in the order replies list them.
 COUNT_KEYS = ("total", "queued", "running", "success", "failure")
@@ -159,13 +162,24 @@ class Store(ABC):
         skipped: the stored work, its owner included, is unchanged.
         """
 
-    @abstractmethod
     async def withdraw(self, query: Mapping[str, Any]) -> str | None:
         """Claim the most urgent queued work matching ``query``, or return None.
 
         Highest priority first, then oldest creation, then id. The claimed
         work becomes ``running`` with ``start`` = now and ``attempt`` + 1; its
         JSON text is returned. Concurrent claims never return the same work.
+        """
+        return await self.prepare_withdraw(query)()
+
+    @abstractmethod
+    def prepare_withdraw(self, query: Mapping[str, Any]) -> Claimer:
+        """Translate ``query`` once into a claimer that runs ``withdraw`` for it.
+
+        Workers send the same filter over and over; a caller that keeps the
+        claimer of a filter skips translating it again on every claim. The
+        claimer holds no state of its own between calls and may be called
+        any number of times, concurrently. Raises ``QueryError`` for a filter
+        the store cannot run.
         """
 
     @abstractmethod

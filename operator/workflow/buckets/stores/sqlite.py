@@ -1,10 +1,11 @@
 """The embedded store: one SQLite file, one writer, a few readers.
 
 SQLite allows one writer at a time, so every write runs on a single
-connection owned by a single thread; the event loop hands work to that
-thread and never blocks on the database. Writes open ``BEGIN IMMEDIATE``
-transactions, which also keeps other processes sharing the file (a second
-server, a test resetting data) correct: they wait up to the busy timeout.
+connection owned by a single thread (``serial.SerialThread``); the event
+loop hands work to that thread and never blocks on the database. Writes
+open ``BEGIN IMMEDIATE`` transactions, which also keeps other processes
+sharing the file (a second server, a test resetting data) correct: they
+wait up to the busy timeout.
 The file is in WAL mode, so reads run concurrently on their own threads and
 connections and never wait for the writer.
 
@@ -17,6 +18,7 @@ need no check of their own.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
 import threading
@@ -37,6 +39,7 @@ from workflow.buckets.queries import (
 from workflow.buckets.stores.base import (
     QUEUE_COLUMNS,
     WORK_COLUMNS,
+    Claimer,
     Store,
     UnknownWorksError,
     counts_of,
@@ -44,6 +47,7 @@ from workflow.buckets.stores.base import (
     split_pipelines,
 )
 from workflow.buckets.stores.claiming import Claims
+from workflow.buckets.stores.serial import SerialThread
 
 T = TypeVar("T")
 
@@ -175,7 +179,7 @@ class SQLiteStore(Store):
 
     def __init__(self, path: Path, readers: int = 4) -> None:
         self.path = Path(path)
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="buckets-sqlite-writer")
+        self._writer = SerialThread("buckets-sqlite-writer")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="buckets-sqlite-reader")
         self._write_connection: sqlite3.Connection | None = None
         self._local = threading.local()
@@ -189,7 +193,7 @@ class SQLiteStore(Store):
             assert self._write_connection is not None, "the store is not open"
             return function(self._write_connection)
 
-        return await asyncio.get_running_loop().run_in_executor(self._writer, run)
+        return await self._writer.run(run)
 
     async def _read(self, function: Callable[[sqlite3.Connection], T]) -> T:
         def run() -> T:
@@ -212,9 +216,8 @@ class SQLiteStore(Store):
             connection.executescript(SCHEMA)
             return connection
 
-        self._write_connection = await asyncio.get_running_loop().run_in_executor(
-            self._writer, create
-        )
+        self._writer.start()
+        self._write_connection = await self._writer.run(create)
 
     async def close(self) -> None:
         await self.claims.drain()
@@ -224,9 +227,10 @@ class SQLiteStore(Store):
                 self._write_connection.close()
                 self._write_connection = None
 
-        await asyncio.get_running_loop().run_in_executor(self._writer, close_writer)
+        if self._write_connection is not None:
+            await self._writer.run(close_writer)
         self._readers.shutdown(wait=True)
-        self._writer.shutdown(wait=True)
+        self._writer.stop()
         with self._lock:
             for connection in self._reader_connections:
                 connection.close()
@@ -259,7 +263,7 @@ class SQLiteStore(Store):
         if rows:
             await self._write(insert if owner is None else insert_managed)
 
-    async def withdraw(self, query: Mapping[str, Any]) -> str | None:
+    def prepare_withdraw(self, query: Mapping[str, Any]) -> Claimer:
         split = split_pipelines(query)
         clause = self._translate(split[1] if split else query, queue=True)
         join = " JOIN works AS w ON w.id = q.id" if clause.uses_document else ""
@@ -290,7 +294,7 @@ class SQLiteStore(Store):
             return await self._write(lambda connection: claim(connection, count))
 
         key = (select, json.dumps([split[0] if split else None, clause.params], default=str))
-        return await self.claims.claim(key, claim_many)
+        return functools.partial(self.claims.claim, key, claim_many)
 
     async def update(self, documents: Sequence[Mapping[str, Any]]) -> None:
         latest = {document["id"]: document for document in documents}
