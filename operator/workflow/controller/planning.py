@@ -134,7 +134,9 @@ def plan(obs: Observed, settings: OperatorSettings) -> Plan:
         status.attempt, status.job = following, jobs[following].name
         status.phase, status.start, status.stop = "queued", None, None
         status.nextAttemptAt = None
-        return _follow(obs, status, jobs[following], settings, adopted=True)
+        # buckets is not told: the attempt's runner records its start, and a write made
+        # while the attempt may be recording its outcome could undo that outcome.
+        return _follow(obs, status, jobs[following], settings)
 
     if status.attempt == 0 or status.attempt in recorded:
         return _next_attempt(obs, status, settings)
@@ -216,7 +218,6 @@ def _follow(
     status: WorkStatus,
     job: JobView,
     settings: OperatorSettings,
-    adopted: bool = False,
 ) -> Plan:
     pod = _latest_pod(obs, status.attempt)
     if job.finished == "Complete" or (job.finished == "Failed" and _succeeded_in_time(job, pod)):
@@ -250,7 +251,7 @@ def _follow(
                 )
                 result.delete_job = job.name
                 return result
-            return Plan(status=status, wait=min(remaining, settings.resync_seconds), sync=adopted)
+            return Plan(status=status, wait=min(remaining, settings.resync_seconds))
     if pod is not None and pod.phase == "Running" and status.phase != "running":
         status.phase, status.reason = "running", "Running"
         status.start = pod.running_since or pod.start or obs.now
@@ -262,8 +263,8 @@ def _follow(
         # own Started event too; one more write per Work would exceed the budget of 8.
         # No buckets write either: the runner records its own start, and a write of
         # "running" read-merged just before the runner records its outcome would undo it.
-        return Plan(status=status, sync=adopted, wait=settings.resync_seconds)
-    return Plan(status=status, sync=adopted, wait=settings.resync_seconds)
+        return Plan(status=status, wait=settings.resync_seconds)
+    return Plan(status=status, wait=settings.resync_seconds)
 
 
 def _outcome(pod: PodView | None, settings: OperatorSettings) -> dict[str, Any]:

@@ -101,6 +101,8 @@ def test_a_job_created_before_a_crash_is_adopted_not_created_again():
     step = plan(observe(deposited(), jobs=[job(1)]), SETTINGS)
     assert step.create_job is None
     assert (step.status.attempt, step.status.job) == (1, "w-a1")
+    # Before the attempt ends, only its runner writes to buckets (no race with its outcome).
+    assert not step.sync
 
 
 def test_a_running_pod_makes_the_work_running_with_its_start_time():
