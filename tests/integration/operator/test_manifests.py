@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
-import yaml
+
+from fixtures.operator import kubectl_apply
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 GOOD = {"pipeline": "checks", "site": "local", "user": "tester", "command": ["true"]}
-
-
-def kubectl_apply(cluster, namespace: str, spec: dict) -> subprocess.CompletedProcess[str]:
-    manifest = {"apiVersion": "workflow.dev/v1alpha1", "kind": "Work",
-                "metadata": {"name": "bad", "namespace": namespace}, "spec": spec}  # fmt: skip
-    return subprocess.run(
-        ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "apply", "-f", "-"],
-        input=yaml.safe_dump(manifest), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

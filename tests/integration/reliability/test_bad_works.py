@@ -6,25 +6,16 @@ priority 9, retries 6, a pipeline with spaces, unknown fields ...; these are the
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
-import yaml
 from reliability_helpers import HERE, buckets_record
+
+from fixtures.operator import kubectl_apply
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 GOOD = {"pipeline": "bad-input", "site": "local", "user": "tester", "command": ["true"]}
-
-
-def kubectl_apply(cluster, namespace: str, spec: dict) -> subprocess.CompletedProcess[str]:
-    manifest = {"apiVersion": "workflow.dev/v1alpha1", "kind": "Work",
-                "metadata": {"name": "bad", "namespace": namespace}, "spec": spec}  # fmt: skip
-    return subprocess.run(
-        ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "apply", "-f", "-"],
-        input=yaml.safe_dump(manifest), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
