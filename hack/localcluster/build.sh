@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real control-plane binaries used by the local test cluster.
 #
-# kube-apiserver and kube-controller-manager come from k8s.io/kubernetes, etcd
+# kube-apiserver, kube-controller-manager, kube-scheduler and kubelet come from
+# k8s.io/kubernetes (the last two serve the real node only), etcd
 # and etcdctl from go.etcd.io/etcd, each through a small wrapper Go module in
 # go/k8s and go/etcd (kept apart so that Go's version selection cannot move
 # the shared dependencies of one under the other). Binaries land in a cache
@@ -11,6 +12,7 @@
 # Environment:
 #   WORKFLOW_K8S_CACHE   cache root (default: $HOME/.cache/workflow-k8s)
 #   WORKFLOW_K8S_FORCE=1 rebuild even when the stamps match
+#   WORKFLOW_REAL_NODE=1 also build kube-scheduler and kubelet (the real node)
 # Prints the binary directory as its last line.
 set -euo pipefail
 
@@ -98,7 +100,9 @@ for r in json.load(sys.stdin).get("Replace") or []:
             go mod edit -replace="$m=$m@$STAGING_VERSION"
         done
         go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" \
-                      "k8s.io/kubernetes/cmd/kube-controller-manager@$K8S_VERSION"
+                      "k8s.io/kubernetes/cmd/kube-controller-manager@$K8S_VERSION" \
+                      "k8s.io/kubernetes/cmd/kube-scheduler@$K8S_VERSION" \
+                      "k8s.io/kubernetes/cmd/kubelet@$K8S_VERSION"
     )
 }
 
@@ -142,6 +146,10 @@ main() {
 
     build_one "$HERE/go/k8s" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$k8s_flags"
     build_one "$HERE/go/k8s" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_flags"
+    if [[ "${WORKFLOW_REAL_NODE:-0}" == 1 ]]; then
+        build_one "$HERE/go/k8s" kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$k8s_flags"
+        build_one "$HERE/go/k8s" kubelet k8s.io/kubernetes/cmd/kubelet "$k8s_flags"
+    fi
     build_one "$HERE/go/etcd" etcd go.etcd.io/etcd/server/v3 "$etcd_flags"
     build_one "$HERE/go/etcd" etcdctl go.etcd.io/etcd/etcdctl/v3 "$etcd_flags"
 
