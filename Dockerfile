@@ -5,8 +5,14 @@
 # only that environment onto the same slim base - no pip cache, no sources, no
 # build tools - and runs as a non-root user.
 
-# Pinned by tag; bump both stages together (the venv links to this Python).
-FROM python:3.11.13-slim-bookworm AS build
+# Pinned by tag; both stages use it (the venv links to this Python). A build
+# without a registry passes a locally built Debian image with python3 instead.
+ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+# pip reads no configuration file by default; an offline build points this at
+# one that installs from a mounted folder of wheels.
+ARG PIP_CONFIG_FILE=/dev/null
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
@@ -17,7 +23,7 @@ COPY operator ./operator
 RUN /opt/venv/bin/pip install --no-cache-dir . \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 
-FROM python:3.11.13-slim-bookworm
+FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="workflow" \
       org.opencontainers.image.description="Operator, buckets work queue and runner of workflow Work resources" \
       org.opencontainers.image.licenses="MIT"

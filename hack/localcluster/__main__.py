@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from .controlplane import (
-    COMPONENTS,
+    NODE_KINDS,
+    REAL_NODE_COMPONENTS,
     ClusterError,
     default_cluster_dir,
     down,
@@ -28,7 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="hack/cluster",
         description="A real Kubernetes control plane on 127.0.0.1 (etcd, kube-apiserver, "
-        "kube-controller-manager) with a process kubelet as its node.",
+        "kube-controller-manager) with a process kubelet as its node, or with "
+        "--node containerd a real kubelet, containerd and kube-scheduler running real images.",
+    )
+    node_help = (
+        "process: the process kubelet (fast, runs commands as host processes); "
+        "containerd: a real kubelet with containerd and runc (needs root)"
     )
     parser.add_argument(
         "--dir",
@@ -37,8 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         help=f"cluster directory (default: $WORKFLOW_CLUSTER_DIR or {default_cluster_dir()})",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("build", help="build the control-plane binaries into the cache")
-    commands.add_parser("up", help="build if needed, start the cluster, print the export line")
+    build_parser = commands.add_parser(
+        "build", help="build the control-plane binaries into the cache"
+    )
+    build_parser.add_argument("--node", choices=NODE_KINDS, default="process", help=node_help)
+    up_parser = commands.add_parser(
+        "up", help="build if needed, start the cluster, print the export line"
+    )
+    up_parser.add_argument("--node", choices=NODE_KINDS, default="process", help=node_help)
     down_parser = commands.add_parser("down", help="stop everything 'up' started")
     down_parser.add_argument(
         "--purge", action="store_true", help="also delete the cluster directory"
@@ -48,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     restart_parser = commands.add_parser(
         "restart", help="stop one component and start it again on the same ports"
     )
-    restart_parser.add_argument("component", choices=COMPONENTS)
+    restart_parser.add_argument("component", choices=REAL_NODE_COMPONENTS)
     restart_parser.add_argument(
         "--hard", action="store_true", help="SIGKILL it instead of a graceful stop"
     )
@@ -56,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "build":
-            print(ensure_binaries(_progress))
+            print(ensure_binaries(_progress, real_node=args.node == "containerd"))
         elif args.command == "up":
-            print(up(args.dir, progress=_progress).export_line())
+            print(up(args.dir, node=args.node, progress=_progress).export_line())
         elif args.command == "down":
             down(args.dir, purge=args.purge, progress=_progress)
         elif args.command == "env":

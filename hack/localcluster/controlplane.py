@@ -2,7 +2,10 @@
 
 etcd, kube-apiserver and kube-controller-manager (Job, garbage-collector,
 namespace and service-account controllers) run from the binaries that
-``build.sh`` caches; the process kubelet (``kubelet.py``) is the node. Every
+``build.sh`` caches. The node is one of two kinds: the process kubelet
+(``kubelet.py``, the fast double that runs a pod's command as a host process)
+or, with ``node="containerd"``, a real kubelet with containerd and runc beside
+kube-scheduler (``realnode.py``), which runs the project's images. Every
 process runs in its own session, on free ports, with its log in the cluster
 directory. The directory also keeps the state - pids with their kernel start
 times, ports, kubeconfigs - so that ``down``, ``env`` and ``status`` work from
@@ -17,6 +20,7 @@ or ``$WORKFLOW_CLUSTER_DIR``)::
     etcd/               etcd data (kept across down/up; ``down --purge`` drops it)
     logs/*.log          one log per component
     kubelet/            the process kubelet's pods: container logs and files
+    node/               the real node: containerd, CNI, kubelet root and configuration
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from . import pki as pkimod
+from . import realnode
 from .processes import ProcessRecord, adopt, free_port, is_running, port_is_free, stop
 
 HERE = Path(__file__).resolve().parent
@@ -50,6 +55,7 @@ ETCD_READY_TIMEOUT = 30.0
 APISERVER_READY_TIMEOUT = 90.0
 KCM_READY_TIMEOUT = 60.0
 NODE_READY_TIMEOUT = 60.0
+CONTAINERD_READY_TIMEOUT = 30.0
 BUILD_TIMEOUT = 3600.0
 
 KCM_CONTROLLERS = ",".join(
@@ -67,6 +73,24 @@ KCM_CONTROLLERS = ",".join(
 
 #: Start order; ``down`` goes the other way.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kubelet")
+#: The same with the real node: containerd runs the containers the kubelet asks for.
+REAL_NODE_COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "containerd",
+    "kubelet",
+)
+NODE_KINDS = ("process", "containerd")
+#: The real kubelet leaves the not-ready taint to the node-lifecycle controller.
+REAL_NODE_CONTROLLERS = "node-lifecycle-controller"
+
+
+def components(node: str) -> tuple[str, ...]:
+    """The processes of a cluster whose node is of kind ``node``, in start order."""
+    return REAL_NODE_COMPONENTS if node == "containerd" else COMPONENTS
+
 
 Progress = Callable[[str], None]
 
@@ -113,6 +137,10 @@ class Layout:
         return self.root / "kubelet"
 
     @property
+    def node(self) -> realnode.NodeLayout:
+        return realnode.NodeLayout(root=self.root / "node")
+
+    @property
     def admin_kubeconfig(self) -> Path:
         return self.root / "admin.kubeconfig"
 
@@ -135,6 +163,8 @@ class ClusterInfo:
     node_name: str
     ports: dict[str, int]
     bin_dir: Path
+    #: ``process`` (the process kubelet) or ``containerd`` (the real node).
+    node_kind: str = "process"
 
     def export_line(self) -> str:
         return f"export KUBECONFIG={self.kubeconfig}"
@@ -186,17 +216,22 @@ def info(root: Path | None = None) -> ClusterInfo | None:
         node_name=state["node_name"],
         ports={k: int(v) for k, v in state["ports"].items()},
         bin_dir=Path(state["bin_dir"]),
+        node_kind=state.get("node", "process"),
     )
 
 
 # -- build ---------------------------------------------------------------------------------
 
 
-def ensure_binaries(progress: Progress = print) -> Path:
-    """Directory holding the control-plane binaries; builds them when missing (slow once)."""
+def ensure_binaries(progress: Progress = print, *, real_node: bool = False) -> Path:
+    """Directory holding the control-plane binaries; builds them when missing (slow once).
+
+    ``real_node`` also builds the kubelet and kube-scheduler.
+    """
     prebuilt = os.environ.get("WORKFLOW_K8S_BIN")
     if prebuilt:
         return Path(prebuilt)
+    env = dict(os.environ, WORKFLOW_REAL_NODE="1") if real_node else None
     started = time.monotonic()
     lines: list[str] = []
     try:
@@ -206,6 +241,7 @@ def ensure_binaries(progress: Progress = print) -> Path:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            env=env,
         ) as proc:
             assert proc.stderr is not None and proc.stdout is not None
             watchdog = threading.Timer(BUILD_TIMEOUT, _kill_group, args=(proc.pid,))
@@ -340,7 +376,7 @@ def _write_kubeconfigs(layout: Layout, api_url: str) -> None:
 
 def _choose_ports(previous: dict[str, Any]) -> dict[str, int]:
     ports: dict[str, int] = {}
-    for name in ("etcd", "etcd_peer", "apiserver", "kcm", "kubelet"):
+    for name in ("etcd", "etcd_peer", "apiserver", "kcm", "kubelet", "scheduler"):
         old = previous.get(name)
         if old and port_is_free(int(old)) and int(old) not in ports.values():
             ports[name] = int(old)
@@ -420,8 +456,13 @@ def _apiserver_argv(bin_dir: Path, layout: Layout, ports: dict[str, int]) -> lis
     ]
 
 
-def _kcm_argv(bin_dir: Path, layout: Layout, ports: dict[str, int]) -> list[str]:
+def _kcm_argv(
+    bin_dir: Path, layout: Layout, ports: dict[str, int], node: str = "process"
+) -> list[str]:
     kubeconfig = layout.component_kubeconfig("kube-controller-manager")
+    controllers = KCM_CONTROLLERS
+    if node == "containerd":
+        controllers = f"{controllers},{REAL_NODE_CONTROLLERS}"
     return [
         str(bin_dir / "kube-controller-manager"),
         f"--kubeconfig={kubeconfig}",
@@ -431,7 +472,7 @@ def _kcm_argv(bin_dir: Path, layout: Layout, ports: dict[str, int]) -> list[str]
         f"--secure-port={ports['kcm']}",
         f"--cert-dir={layout.root / 'kube-controller-manager'}",
         "--leader-elect=false",
-        f"--controllers={KCM_CONTROLLERS}",
+        f"--controllers={controllers}",
         f"--service-account-private-key-file={layout.pki.sa_key}",
         f"--root-ca-file={layout.pki.ca_cert}",
         "--use-service-account-credentials=true",
@@ -479,27 +520,52 @@ def _default_sa_exists(api_url: str, ca_file: Path, token: str) -> bool:
     return bool(_http_get(url, ca_file=ca_file, token=token))
 
 
-def up(root: Path | None = None, *, progress: Progress = print) -> ClusterInfo:
-    """Start the cluster in ``root`` (building binaries if needed); a running one is reused."""
+def up(
+    root: Path | None = None, *, node: str = "process", progress: Progress = print
+) -> ClusterInfo:
+    """Start the cluster in ``root`` (building binaries if needed); a running one is reused.
+
+    ``node`` is ``process`` (the process kubelet) or ``containerd`` (a real
+    kubelet with containerd, runc and kube-scheduler, running real images).
+    """
+    if node not in NODE_KINDS:
+        raise ClusterError(f"unknown node kind {node!r}; choose one of {', '.join(NODE_KINDS)}")
     layout = Layout(root=root or default_cluster_dir())
     with _locked(layout):
         state = _read_state(layout)
         records = _records(state)
-        if records and all(is_running(r) for r in records) and len(records) == len(COMPONENTS):
+        wanted = components(node)
+        if (
+            records
+            and state.get("node", "process") == node
+            and all(is_running(r) for r in records)
+            and len(records) == len(wanted)
+        ):
             current = info(layout.root)
             if current and api_ready(current.api_url, current.ca_file):
                 progress(f"cluster in {layout.root} is already up")
                 return current
-        if records:
+        if records or layout.node.root.exists():
             progress("stopping the leftovers of a previous run")
             _stop_all(layout, state, progress)
-        return _start_all(layout, state, progress)
+        return _start_all(layout, state, progress, node)
 
 
-def _start_all(layout: Layout, state: dict[str, Any], progress: Progress) -> ClusterInfo:
+def _start_all(
+    layout: Layout, state: dict[str, Any], progress: Progress, node: str = "process"
+) -> ClusterInfo:
     t0 = time.monotonic()
-    bin_dir = ensure_binaries(progress)
-    for binary in ("etcd", "kube-apiserver", "kube-controller-manager"):
+    real = node == "containerd"
+    if real:
+        try:
+            realnode.check_tools()
+        except realnode.NodeError as error:
+            raise ClusterError(str(error)) from error
+    bin_dir = ensure_binaries(progress, real_node=real)
+    needed = ["etcd", "kube-apiserver", "kube-controller-manager"]
+    if real:
+        needed += ["kube-scheduler", "kubelet"]
+    for binary in needed:
         if not (bin_dir / binary).is_file():
             hint = (
                 "WORKFLOW_K8S_BIN points there"
@@ -520,6 +586,7 @@ def _start_all(layout: Layout, state: dict[str, Any], progress: Progress) -> Clu
         "ports": ports,
         "api_url": api_url,
         "node_name": pkimod.NODE_NAME,
+        "node": node,
         "kubeconfig": str(layout.admin_kubeconfig),
         "processes": [],
     }
@@ -556,7 +623,9 @@ def _start_all(layout: Layout, state: dict[str, Any], progress: Progress) -> Clu
         )
 
         progress(f"starting kube-controller-manager on 127.0.0.1:{ports['kcm']}")
-        kcm = started(_start(layout, "kube-controller-manager", _kcm_argv(bin_dir, layout, ports)))
+        kcm = started(
+            _start(layout, "kube-controller-manager", _kcm_argv(bin_dir, layout, ports, node))
+        )
         kcm_health = f"https://127.0.0.1:{ports['kcm']}/healthz"
         _wait_ready(
             "kube-controller-manager",
@@ -566,18 +635,21 @@ def _start_all(layout: Layout, state: dict[str, Any], progress: Progress) -> Clu
             KCM_READY_TIMEOUT,
         )
 
-        progress(f"starting the process kubelet (node {pkimod.NODE_NAME})")
-        kubelet = started(
-            _start(layout, "kubelet", _kubelet_argv(layout, ports), env=_kubelet_env())
-        )
         token = pki.admin_token()
-        _wait_ready(
-            "the process kubelet",
-            kubelet,
-            layout.log("kubelet"),
-            lambda: _node_ready(api_url, pki.ca_cert, token, pkimod.NODE_NAME),
-            NODE_READY_TIMEOUT,
-        )
+        if real:
+            _start_real_node(layout, bin_dir, ports, api_url, started, progress)
+        else:
+            progress(f"starting the process kubelet (node {pkimod.NODE_NAME})")
+            kubelet = started(
+                _start(layout, "kubelet", _kubelet_argv(layout, ports), env=_kubelet_env())
+            )
+            _wait_ready(
+                "the process kubelet",
+                kubelet,
+                layout.log("kubelet"),
+                lambda: _node_ready(api_url, pki.ca_cert, token, pkimod.NODE_NAME),
+                NODE_READY_TIMEOUT,
+            )
         _wait_ready(
             "the default ServiceAccount",
             kcm,
@@ -595,17 +667,107 @@ def _start_all(layout: Layout, state: dict[str, Any], progress: Progress) -> Clu
     return result
 
 
+def _start_real_node(
+    layout: Layout,
+    bin_dir: Path,
+    ports: dict[str, int],
+    api_url: str,
+    started: Callable[[ProcessRecord], ProcessRecord],
+    progress: Progress,
+) -> None:
+    """kube-scheduler, containerd with the images imported, and the real kubelet."""
+    pki = layout.pki
+    node = layout.node
+    token = pki.admin_token()
+    progress(f"starting kube-scheduler on 127.0.0.1:{ports['scheduler']}")
+    scheduler = started(_start(layout, "kube-scheduler", _scheduler_argv(bin_dir, layout, ports)))
+    _wait_ready(
+        "kube-scheduler",
+        scheduler,
+        layout.log("kube-scheduler"),
+        lambda: _http_get(f"https://127.0.0.1:{ports['scheduler']}/healthz", ca_file=None) == "ok",
+        KCM_READY_TIMEOUT,
+    )
+    realnode.write_files(
+        node,
+        port=ports["kubelet"],
+        ca_file=pki.ca_cert,
+        cert=pki.kubelet_cert,
+        key=pki.kubelet_key,
+    )
+    progress(f"starting containerd (socket {node.socket})")
+    containerd = started(_start(layout, "containerd", realnode.containerd_argv(node)))
+    _wait_ready(
+        "containerd",
+        containerd,
+        layout.log("containerd"),
+        lambda: _containerd_ready(node),
+        CONTAINERD_READY_TIMEOUT,
+    )
+    try:
+        realnode.ensure_images(node, progress)
+    except realnode.NodeError as error:
+        raise ClusterError(str(error)) from error
+    progress(f"starting the kubelet (node {pkimod.NODE_NAME}, real containers)")
+    kubelet = started(_start(layout, "kubelet", _real_kubelet_argv(bin_dir, layout)))
+    _wait_ready(
+        "the kubelet's registration",
+        kubelet,
+        layout.log("kubelet"),
+        lambda: realnode.register_address(
+            api_url, ca_file=pki.ca_cert, token=token, node_name=pkimod.NODE_NAME
+        ),
+        NODE_READY_TIMEOUT,
+    )
+    _wait_ready(
+        "the real node",
+        kubelet,
+        layout.log("kubelet"),
+        lambda: _node_ready(api_url, pki.ca_cert, token, pkimod.NODE_NAME),
+        NODE_READY_TIMEOUT,
+    )
+
+
+def _containerd_ready(node: realnode.NodeLayout) -> bool:
+    if not node.socket.exists():
+        return False
+    result = subprocess.run(
+        ["ctr", "--address", str(node.socket), "version"],
+        capture_output=True,
+        timeout=10,
+        check=False,
+    )
+    return result.returncode == 0
+
+
+def _scheduler_argv(bin_dir: Path, layout: Layout, ports: dict[str, int]) -> list[str]:
+    return realnode.scheduler_argv(
+        bin_dir, kubeconfig=layout.component_kubeconfig("kube-scheduler"), port=ports["scheduler"]
+    )
+
+
+def _real_kubelet_argv(bin_dir: Path, layout: Layout) -> list[str]:
+    return realnode.kubelet_argv(
+        bin_dir,
+        layout.node,
+        kubeconfig=layout.component_kubeconfig("node"),
+        node_name=pkimod.NODE_NAME,
+    )
+
+
 def _stop_all(layout: Layout, state: dict[str, Any], progress: Progress) -> None:
     records = _records(state)
     by_name = {record.name: record for record in records}
-    for name in reversed(COMPONENTS):
+    for name in reversed(components(state.get("node", "process"))):
         record = by_name.get(name)
         if record is None:
             continue
         if is_running(record):
             progress(f"stopping {name} (pid {record.pid})")
-        stop(record, grace=15.0 if name == "kubelet" else 10.0)
+        stop(record, grace=15.0 if name in ("kubelet", "containerd") else 10.0)
     _stop_containers(layout, progress)
+    if layout.node.root.exists():
+        realnode.cleanup(layout.node, progress)
     state["processes"] = []
     if layout.state_file.exists():
         _write_state(layout, state)
@@ -626,7 +788,7 @@ def _stop_containers(layout: Layout, progress: Progress) -> None:
 
 
 def _component_launch(
-    layout: Layout, name: str, bin_dir: Path, ports: dict[str, int]
+    layout: Layout, name: str, bin_dir: Path, ports: dict[str, int], node: str = "process"
 ) -> tuple[list[str], dict[str, str] | None]:
     """The command line and environment ``up`` starts component ``name`` with."""
     if name == "etcd":
@@ -634,10 +796,16 @@ def _component_launch(
     if name == "kube-apiserver":
         return _apiserver_argv(bin_dir, layout, ports), None
     if name == "kube-controller-manager":
-        return _kcm_argv(bin_dir, layout, ports), None
+        return _kcm_argv(bin_dir, layout, ports, node), None
+    if name == "kube-scheduler":
+        return _scheduler_argv(bin_dir, layout, ports), None
+    if name == "containerd":
+        return realnode.containerd_argv(layout.node), None
+    if name == "kubelet" and node == "containerd":
+        return _real_kubelet_argv(bin_dir, layout), None
     if name == "kubelet":
         return _kubelet_argv(layout, ports), _kubelet_env()
-    raise ClusterError(f"unknown component {name!r}; known: {', '.join(COMPONENTS)}")
+    raise ClusterError(f"unknown component {name!r}; known: {', '.join(components(node))}")
 
 
 def _component_ready(layout: Layout, name: str, ports: dict[str, int], api_url: str) -> bool:
@@ -649,6 +817,10 @@ def _component_ready(layout: Layout, name: str, ports: dict[str, int], api_url: 
         return api_ready(api_url, pki.ca_cert)
     if name == "kube-controller-manager":
         return _http_get(f"https://127.0.0.1:{ports['kcm']}/healthz", ca_file=None).strip() == "ok"
+    if name == "kube-scheduler":
+        return _http_get(f"https://127.0.0.1:{ports['scheduler']}/healthz", ca_file=None) == "ok"
+    if name == "containerd":
+        return _containerd_ready(layout.node)
     return _node_ready(api_url, pki.ca_cert, pki.admin_token(), pkimod.NODE_NAME)
 
 
@@ -675,11 +847,13 @@ def restart(
         if record is None or not is_running(record):
             raise ClusterError(f"{component} is not running in {layout.root}; run: hack/cluster up")
         ports = {key: int(value) for key, value in state["ports"].items()}
-        argv, env = _component_launch(layout, component, Path(state["bin_dir"]), ports)
+        argv, env = _component_launch(
+            layout, component, Path(state["bin_dir"]), ports, state.get("node", "process")
+        )
         progress(f"{'killing' if hard else 'stopping'} {component} (pid {record.pid})")
         if hard:
             _kill_group(record.pid)
-        stop(record, grace=15.0 if component == "kubelet" else 10.0)
+        stop(record, grace=15.0 if component in ("kubelet", "containerd") else 10.0)
         if downtime > 0:
             time.sleep(downtime)
         progress(f"starting {component} again")

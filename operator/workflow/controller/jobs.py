@@ -17,6 +17,24 @@ TERMINATION_LOG = "/dev/termination-log"
 WORK_ENV = "WORKFLOW_WORK"
 
 
+def literal(value: str) -> str:
+    """``value`` as an env ``value`` the kubelet hands to the container unchanged.
+
+    The kubelet expands ``$(VAR)`` in env values and turns ``$$`` into ``$``;
+    with every ``$`` doubled, that expansion gives back exactly ``value``. This
+    keeps the Work document in the Job itself (no ConfigMap or file to create,
+    own and clean up, nothing to race with the pod's start) and works the same
+    on every kubelet.
+    """
+    return value.replace("$", "$$")
+
+
+def _literal_env(var: dict[str, Any]) -> dict[str, Any]:
+    if "value" in var and isinstance(var["value"], str):
+        return {**var, "value": literal(var["value"])}
+    return var
+
+
 def job_name(work_name: str, attempt: int, run_id: str | None = None) -> str:
     """Deterministic Job name for an attempt: the same inputs always give the same name.
 
@@ -82,13 +100,13 @@ def build_job(
     """
     labels = {**work_labels(name, uid), resource.ATTEMPT_LABEL: str(attempt)}
     env: list[dict[str, Any]] = [
-        {"name": WORK_ENV, "value": json.dumps(document, separators=(",", ":"))},
+        {"name": WORK_ENV, "value": literal(json.dumps(document, separators=(",", ":")))},
         {"name": "WORKFLOW_HTTP_BASEURL", "value": settings.pods_buckets_url},
         _token_env(spec, settings),
         {"name": "WORKFLOW_TERMINATION_LOG", "value": TERMINATION_LOG},
         {"name": "HOME", "value": "/tmp"},  # noqa: S108 - the pod's own emptyDir
     ]
-    env += [var.model_dump(exclude_none=True) for var in spec.env or []]
+    env += [_literal_env(var.model_dump(exclude_none=True)) for var in spec.env or []]
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": spec.image or settings.image,
@@ -120,6 +138,8 @@ def build_job(
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
+    if settings.host_network:
+        pod_spec["hostNetwork"] = True
     if spec.serviceAccountName:
         pod_spec["serviceAccountName"] = spec.serviceAccountName
     if spec.nodeSelector:

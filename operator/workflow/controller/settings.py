@@ -80,6 +80,11 @@ class OperatorSettings(BaseSettings):
     history_limit: int = Field(
         default=10, ge=1, description="Attempts kept in status.history. Default 10."
     )
+    host_network: bool = Field(
+        default=False,
+        description="Run Work pods in the node's network namespace, for nodes whose pods "
+        "reach buckets only on the host's addresses (default: false).",
+    )
     run_as_user: int = Field(default=1000, ge=1, description="UID Work pods run as (non-root).")
     read_only_root: bool = Field(default=True, description="Mount the container's root read-only.")
     api_threads: int = Field(

@@ -104,3 +104,28 @@ def test_work_document_and_user_choices_reach_the_container():
     assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
     assert pod["nodeSelector"] == {"disk": "ssd"}
     assert pod["serviceAccountName"] == "runner"
+
+
+TRICKY = ["$$", "$(HOME)", "$(WORKFLOW_WORK)", "a$", "$$(HOME)", "$$$", "cost: $5 $(", "plain"]
+
+
+def test_env_values_survive_the_kubelets_expansion_byte_exact():
+    from localcluster.envs import expand  # the kubelet's $(VAR) rules, as the double applies them
+
+    defined = {"HOME": "/home/ada", "WORKFLOW_WORK": "{}"}
+    work_spec = spec(parameters={"text": TRICKY}, env=[{"name": "EXTRA", "value": "".join(TRICKY)}])
+    document = {"id": "uid-1", "parameters": {"text": TRICKY}}
+    job = build_job(
+        name="sample", namespace="science", uid="uid-1", spec=work_spec, document=document,
+        attempt=1, run_id=None, settings=OperatorSettings(),
+    )  # fmt: skip
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    delivered = expand(env["WORKFLOW_WORK"]["value"], defined.get)
+    assert json.loads(delivered) == document
+    assert expand(env["EXTRA"]["value"], defined.get) == "".join(TRICKY)
+
+
+def test_host_network_only_when_the_settings_ask_for_it():
+    assert "hostNetwork" not in build()["spec"]["template"]["spec"]
+    job = build(settings=OperatorSettings(host_network=True))
+    assert job["spec"]["template"]["spec"]["hostNetwork"] is True
