@@ -355,6 +355,9 @@ def _ended(
     elif not succeeded and outcome["reason"] and reason in ("Error", "Failed"):
         # The runner knows better: DeadlineExceeded, ResultsTooLarge, Killed, ...
         reason = outcome["reason"]
+        if reason == "Killed" and pod is not None and pod.terminated_reason == "OOMKilled":
+            # The runner saw its Work's process die of SIGKILL; the kubelet knows why.
+            reason = "OOMKilled"
     elif not succeeded and reason in ("Error", "Failed") and (killed := _killed(pod)):
         reason, message = killed  # the runner itself died before it could say anything
     if reason == "PodDeleted" and outcome["message"]:

@@ -32,6 +32,11 @@ def mean(values: list[float]) -> dict[str, Any]:
     }
 
 
+def echo(**parameters: Any) -> dict[str, Any]:
+    """Its parameters, unchanged: shows exactly what reached the function."""
+    return {"parameters": parameters}
+
+
 def sleep(seconds: float) -> dict[str, float]:
     """Wait ``seconds``, then report how long it actually slept."""
     started = time.monotonic()
