@@ -31,9 +31,11 @@ COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    HOME=/tmp
+    HOME=/tmp \
+    USER=workflow
 WORKDIR /tmp
-# A numeric non-root user (the chart's runAsUser); no passwd entry is needed.
+# A numeric non-root user (the chart's runAsUser) without a passwd entry: USER
+# above answers getpass.getuser() (kopf names its peer with it) for any uid.
 USER 10001:10001
 EXPOSE 8004 8080
 CMD ["workflow", "--help"]

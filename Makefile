@@ -18,9 +18,11 @@ deps: $(BIN)/.installed
 demo: deps
 	$(BIN)/python hack/demo.py
 
-## test: unit and integration tests against real PostgreSQL, buckets and the local control plane
+## test: unit and integration tests against real PostgreSQL, buckets, the local control plane
+## and the real node (a real kubelet and containerd running the project's image)
 test: deps
-	hack/cluster build
+	hack/cluster build --node containerd
+	PYTHON=$(BIN)/python hack/image build
 	$(BIN)/python -m pytest
 
 ## bench: every benchmark (about 40 minutes); results in bench/results and bench/README.md

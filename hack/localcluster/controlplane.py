@@ -83,8 +83,9 @@ REAL_NODE_COMPONENTS = (
     "kubelet",
 )
 NODE_KINDS = ("process", "containerd")
-#: The real kubelet leaves the not-ready taint to the node-lifecycle controller.
-REAL_NODE_CONTROLLERS = "node-lifecycle-controller"
+#: With the real node, Deployments (the chart's operator and buckets) run as real pods,
+#: and the real kubelet leaves the not-ready taint to the node-lifecycle controller.
+REAL_NODE_CONTROLLERS = "deployment-controller,replicaset-controller,node-lifecycle-controller"
 
 
 def components(node: str) -> tuple[str, ...]:

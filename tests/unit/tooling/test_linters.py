@@ -23,6 +23,7 @@ SCRIPTS = sorted(
         *ROOT.glob("hack/*.sh"),
         *ROOT.glob("hack/localcluster/*.sh"),
         ROOT / "hack" / "cluster",
+        ROOT / "hack" / "image",
         *[path for path in (ROOT / ".ci").glob("*") if path.is_file()],
     ]
 )
@@ -36,7 +37,8 @@ def tool(name: str) -> str:
 
 def test_there_are_scripts_to_check():
     names = {path.name for path in SCRIPTS}
-    assert {"kind-e2e.sh", "ensure-helm.sh", "ensure-deps.sh", "run", "cluster"} <= names
+    expected = {"kind-e2e.sh", "ensure-helm.sh", "ensure-deps.sh", "run", "cluster", "image"}
+    assert expected <= names
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: str(path.relative_to(ROOT)))
