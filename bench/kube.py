@@ -31,13 +31,16 @@ _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
 @contextlib.contextmanager
-def cluster(root: Path) -> Iterator[Any]:
-    """A local control plane in ``root`` (started here, stopped and removed at the end)."""
+def cluster(root: Path, node: str = "process") -> Iterator[Any]:
+    """A local control plane in ``root`` (started here, stopped and removed at the end).
+
+    ``node`` is ``process`` (the process kubelet) or ``containerd`` (the real node).
+    """
     use_repo_paths()
     import localcluster
 
-    with phase("starting the local control plane"):
-        info = localcluster.up(root, progress=lambda line: say(f"  {line}"))
+    with phase(f"starting the local control plane ({node} node)"):
+        info = localcluster.up(root, node=node, progress=lambda line: say(f"  {line}"))
     try:
         yield info
     finally:

@@ -92,13 +92,13 @@ class Operator:
 
     def __init__(self, info: Any, namespace: str, buckets_url: str, log: Path, **env: str) -> None:
         self.port = free_port()
-        self.env = clean_environment(
-            KUBECONFIG=str(info.kubeconfig),
-            WORKFLOW_OPERATOR_BUCKETS_URL=buckets_url,
-            WORKFLOW_OPERATOR_RUNNER_COMMAND=json.dumps(["true"]),
-            PYTHONUNBUFFERED="1",
-            **env,
-        )
+        defaults = {
+            "KUBECONFIG": str(info.kubeconfig),
+            "WORKFLOW_OPERATOR_BUCKETS_URL": buckets_url,
+            "WORKFLOW_OPERATOR_RUNNER_COMMAND": json.dumps(["true"]),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.env = clean_environment(**{**defaults, **env})
         self.namespace, self.log = namespace, log
         self.process: subprocess.Popen[bytes] | None = None
         self.started = 0.0

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bench import kube, services
@@ -89,7 +90,9 @@ async def _progress(label: str, size: int, watcher: kube.Watcher, state: str, be
         await asyncio.sleep(0.2)
 
 
-async def _bare_jobs(api: kube.Api, size: int) -> dict[str, Any]:
+async def _bare_jobs(
+    api: kube.Api, size: int, body: Callable[[str], dict[str, Any]] = job_body
+) -> dict[str, Any]:
     namespace = f"bench-jobs-{size}-{int(time.time()) % 100000}"
     await api.namespace(namespace)
     jobs = kube.Watcher(
@@ -107,7 +110,7 @@ async def _bare_jobs(api: kube.Api, size: int) -> dict[str, Any]:
         await watcher.ready.wait()
     before = await api.request_counts()
     began = time.monotonic()
-    bodies = [job_body(f"bare-{number}") for number in range(size)]
+    bodies = [body(f"bare-{number}") for number in range(size)]
     created = await api.create_many(f"/apis/batch/v1/namespaces/{namespace}/jobs", bodies)
     await _progress("bare Jobs", size, pods, "created", began)
     await _progress("bare Jobs", size, jobs, "complete", began)
@@ -129,12 +132,17 @@ async def _bare_jobs(api: kube.Api, size: int) -> dict[str, Any]:
 
 
 async def _works(
-    api: kube.Api, info: Any, server: services.Buckets, size: int, options: Options
+    api: kube.Api,
+    info: Any,
+    server: services.Buckets,
+    size: int,
+    options: Options,
+    **operator_env: str,
 ) -> dict[str, Any]:
     namespace = f"bench-works-{size}-{int(time.time()) % 100000}"
     await api.namespace(namespace)
     operator = Operator(
-        info, namespace, server.url, options.workdir / f"operator-{size}.log"
+        info, namespace, server.url, options.workdir / f"operator-{size}.log", **operator_env
     ).start()
     try:
         operator.wait_serving()

@@ -65,3 +65,12 @@ def test_operator_benchmarks_complete_on_the_local_control_plane(tmp_path: Path)
     figures = {f["name"]: f for f in reports["operator_throughput"]["figures"]}
     assert figures["N=5: Works → Jobs created"]["ceiling"] > 0
     assert figures["N=5: apiserver writes per Work"]["value"] > 0
+
+
+@pytest.mark.cluster
+@pytest.mark.realnode
+def test_the_real_node_benchmark_completes_with_its_ceiling(tmp_path: Path) -> None:
+    reports = run_quick(["realnode_throughput"], tmp_path, timeout=600)
+    [figure] = reports["realnode_throughput"]["figures"]
+    assert figure["name"] == "N=3: Works → success (real node)"
+    assert figure["value"] > 0 and figure["ceiling"] > 0
