@@ -107,13 +107,14 @@ def test_a_works_token_reaches_only_its_own_record_and_not_its_command(
     ).json()
     assert after == before
 
-    # The token is in clear nowhere else: Work, Jobs, Pods, Events, operator log.
+    # The token is in clear nowhere else: Work, Jobs, Pods, Events, operator and buckets logs.
     seen = [
         json.dumps(own),
         json.dumps([kube.sanitize_for_serialization(j) for j in works.jobs("team-a-work")]),
         json.dumps(kube.sanitize_for_serialization(core.list_namespaced_pod(namespace))),
         json.dumps(kube.sanitize_for_serialization(core.list_namespaced_event(namespace))),
         process.log(),
+        signed_buckets.log_path.read_text(errors="replace"),
     ]
     for text in seen:
         assert token not in text
