@@ -152,9 +152,9 @@ def test_a_work_token_writes_only_its_own_attempt(server, records) -> None:
 
 def test_a_work_token_is_refused_after_its_lifetime(server, records) -> None:
     own = records["own"]
-    token = mint(KEY, record=own, attempt=1, lifetime=2)
+    token = mint(KEY, record=own, attempt=1, lifetime=4)
     assert call(server, token, "GET", f"/work/{own}").status_code == 200
-    time.sleep(3.2)
+    time.sleep(5.2)
     reply = call(server, token, "GET", f"/work/{own}")
     assert reply.status_code == 403
     assert reply.json()["detail"] == "the work token has expired (its attempt is over)"
