@@ -7,7 +7,10 @@ tokens are minted as the operator mints them (``workflow.worktokens``).
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -269,3 +272,33 @@ def test_unlimited_tokens_still_reach_every_pipeline(server, records) -> None:
     for work_id in (records["own"], records["other"]):
         assert call(server, OPERATOR, "GET", f"/work/{work_id}").status_code == 200
     assert call(server, OPERATOR, "GET", "/audit/expired").status_code == 200
+
+
+def test_a_workflow_run_worker_with_a_pipeline_token_runs_only_its_pipelines(server) -> None:
+    ids = call(
+        server,
+        OPERATOR,
+        "POST",
+        "/work?return_ids=True",
+        json=[work(pipeline="team-a", command=["true"]), work(pipeline="team-b")],
+    ).json()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")},
+        "WORKFLOW_HTTP_BASEURL": server.url,
+        "WORKFLOW_HTTP_TOKEN": TEAM_A,
+        "WORKFLOW_TERMINATION_LOG": "",
+    }
+
+    def run(*pipelines: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "workflow", "run", *pipelines, "--sleep", "0"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    refused = run("team-b")
+    assert refused.returncode == 1, refused.stderr
+    assert "body.pipeline: token 'team-a-workers' may only use pipelines" in refused.stderr
+    assert stored(server, ids[1])["status"] == "queued"
+    done = run("team-a")
+    assert done.returncode == 0, done.stderr
+    assert stored(server, ids[0])["status"] == "success"
