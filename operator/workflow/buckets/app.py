@@ -362,13 +362,13 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
     write_all = _guard(authenticator, "write", every_pipeline=True)
     read_all = _guard(authenticator, "read", every_pipeline=True)
     auth_errors = (401, 403) if authenticator.enabled else ()
-    everything = parse_projection({"id": True, "pipeline": True})
+    id_and_pipeline = parse_projection({"id": True, "pipeline": True})
 
     async def pipelines_of(ids: Any) -> dict[str, str]:
         """The pipelines of the stored works among ``ids`` (for pipeline-limited tokens)."""
         if not ids:
             return {}
-        rows = await store.view({"id": {"$in": list(ids)}}, everything, 0, None)
+        rows = await store.view({"id": {"$in": list(ids)}}, id_and_pipeline, 0, None)
         return {row["id"]: row.get("pipeline") for row in rows}
 
     # Service ---------------------------------------------------------------------------
