@@ -119,3 +119,26 @@ def test_a_works_token_reaches_only_its_own_record_and_not_its_command(
     for text in seen:
         assert token not in text
         assert KEY not in text
+
+
+def test_a_secret_left_under_the_attempts_name_is_replaced_with_a_fresh_token(
+    operator_process, works, signed_buckets, kube, namespace
+) -> None:
+    # What a crash between the Secret and the Job leaves, or a deleted Work of the same name.
+    core = client.CoreV1Api(kube)
+    stale = base64.b64encode(b"stale-token-of-another-work").decode()
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name="again-a1-token"),
+                        data={"token": stale}),
+    )  # fmt: skip
+    operator_process(
+        signed_buckets.url, **signed_buckets.operator_env, WORKFLOW_OPERATOR_TOKEN_SIGNING_KEY=KEY
+    )
+    works.apply("again", spec("team-a", ["python3", "-c", "print('x' * 8000)"]))
+    work = works.wait_phase("again", "success", "failure")
+    # 8 kB of output fit no termination message: only the runner's own record keeps it.
+    assert work["status"]["phase"] == "success", work["status"]
+    secret = core.read_namespaced_secret("again-a1-token", namespace)
+    assert secret.data["token"] != stale
+    assert secret.metadata.owner_references[0].uid == work["metadata"]["uid"]
