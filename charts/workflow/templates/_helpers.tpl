@@ -174,6 +174,12 @@ The same rules go into each namespaced Role or into the one ClusterRole.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch"]
+# Secrets: one per attempt, holding the token minted for it (name <job>-token),
+# written before its Job; replaced when a start is repeated after a crash.
+# Never read: no get, list or watch.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create", "update"]
 # Events on Works: JobCreated, Succeeded, AttemptFailed, ...
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]

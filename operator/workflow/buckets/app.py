@@ -17,6 +17,7 @@ claim queue).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,7 +34,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from workflow import __version__
-from workflow.buckets.auth import Authenticator, Scope, load_tokens, presented_token
+from workflow.buckets import tenancy
+from workflow.buckets.auth import (
+    Authenticator,
+    Grant,
+    Refused,
+    Scope,
+    load_tokens,
+    presented_token,
+)
 from workflow.buckets.bodies import MAX_DEPTH, BodyError, check_text, describe, parse_json
 from workflow.buckets.documents import (
     prepare_deposit,
@@ -107,6 +116,14 @@ that client leaves a choice open, this server decides as follows.
   `/redoc`, `/openapi.json`) need the `read` scope. Missing: 401; unknown or
   lacking the route's scope (`read` or `write`): 403. Without tokens
   configured everything, docs included, is open.
+* **Tenancy.** A token may be limited to some pipelines: it deposits,
+  withdraws, reads, updates and deletes works of those pipelines only (a
+  withdraw must name them; a view or count without a pipeline covers only
+  them) and cannot run `/audit/failed`, `/audit/expired` or `/audit/stale`.
+  A *work token*, which the Kubernetes operator signs for one attempt of one
+  Work, may only read that Work's record (`GET /work/{{id}}`, `POST /view`
+  with `query.id` its id) and update it (`PUT /work`, with its own
+  `attempt`) until it expires. Anything else: 403 naming the field and rule.
 * **Limits.** A request body may be at most `max_body_bytes` long (a
   setting; 16 MiB by default), hold at most `max_body_values` JSON values
   (1,000,000 by default; each array, object, string, number, `true`,
@@ -296,7 +313,12 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
     """The buckets ASGI application for ``settings`` (default: from the environment)."""
     settings = settings or BucketsSettings()
     inline = settings.tokens.get_secret_value() if settings.tokens else None
-    authenticator = Authenticator(load_tokens(settings.tokens_file, inline))
+    signing_key = settings.signing_key.get_secret_value() if settings.signing_key else None
+    authenticator = Authenticator(
+        load_tokens(settings.tokens_file, inline),
+        signing_key=signing_key,
+        leeway=settings.token_leeway_seconds,
+    )
     store = store or make_store(settings)
 
     @asynccontextmanager
@@ -334,7 +356,20 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
 
     read = _guard(authenticator, "read")
     write = _guard(authenticator, "write")
+    # The routes a work token may use (on its own record), and those that act on every pipeline.
+    read_record = _guard(authenticator, "read", work_tokens=True)
+    write_record = _guard(authenticator, "write", work_tokens=True)
+    write_all = _guard(authenticator, "write", every_pipeline=True)
+    read_all = _guard(authenticator, "read", every_pipeline=True)
     auth_errors = (401, 403) if authenticator.enabled else ()
+    id_and_pipeline = parse_projection({"id": True, "pipeline": True})
+
+    async def pipelines_of(ids: Any) -> dict[str, str]:
+        """The pipelines of the stored works among ``ids`` (for pipeline-limited tokens)."""
+        if not ids:
+            return {}
+        rows = await store.view({"id": {"$in": list(ids)}}, id_and_pipeline, 0, None)
+        return {row["id"]: row.get("pipeline") for row in rows}
 
     # Service ---------------------------------------------------------------------------
     @app.get(
@@ -416,6 +451,7 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         documents = await _read(
             body, lambda: validate_works(parse_json(body, max_values), for_update=False)
         )
+        tenancy.check_deposit(_grant(request), documents)
         ids = prepare_deposit(documents, managed=owner is not None)
         await store.deposit(documents, owner)
         return JSONResponse(ids) if wants_ids else Response(TRUE, media_type=JSON)
@@ -441,6 +477,9 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
     )
     async def withdraw(request: Request) -> Response:
         body = await request.body()
+        grant = _grant(request)
+        if grant is not None and grant.pipelines is not None:
+            tenancy.check_withdraw(grant, parse_json(body, max_values))
         claim = withdraws.get(body)
         if claim is None:
             prepared = await _read(
@@ -454,7 +493,7 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         "/work",
         tags=["works"],
         summary="Replace works by id (all or none)",
-        dependencies=write,
+        dependencies=write_record,
         responses={
             200: _json({"const": True}, "true once every work is stored."),
             **_errors(400, *auth_errors, 404, 413, 422),
@@ -470,6 +509,7 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         documents = await _read(
             body, lambda: validate_works(parse_json(body, max_values), for_update=True)
         )
+        await tenancy.check_update(_grant(request), documents, pipelines_of)
         await store.update(documents)
         return Response(TRUE, media_type=JSON)
 
@@ -484,29 +524,36 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         },
     )
     async def delete(
+        request: Request,
         ids: Annotated[list[str], Query(description="Ids to delete; repeat the parameter.")] = [],  # noqa: B006
     ) -> Response:
-        await store.delete([check_text("query.ids", work_id) for work_id in ids])
+        checked = [check_text("query.ids", work_id) for work_id in ids]
+        await tenancy.check_delete(_grant(request), checked, pipelines_of)
+        await store.delete(checked)
         return Response(TRUE, media_type=JSON)
 
     @app.get(
         "/work/{work_id:path}",
         tags=["works"],
         summary="One work by id",
-        dependencies=read,
+        dependencies=read_record,
         responses={200: _json(WORK_REF, "The stored work."), **_errors(*auth_errors, 404, 422)},
     )
-    async def get_work(work_id: str) -> Response:
+    async def get_work(request: Request, work_id: str) -> Response:
+        grant = _grant(request)
+        tenancy.check_get_id(grant, work_id)
         document = await store.get(check_text("path.work_id", work_id))
         if document is None:
             raise HTTPException(404, f"work {work_id!r} does not exist")
+        if grant is not None and grant.pipelines is not None:
+            tenancy.check_get_pipeline(grant, json.loads(document).get("pipeline"))
         return Response(document, media_type=JSON)
 
     @app.post(
         "/view",
         tags=["works"],
         summary="Find works (MongoDB find: query, projection, skip, limit)",
-        dependencies=read,
+        dependencies=read_record,
         responses={
             200: _json(
                 {"type": "array", "items": {"type": "object"}},
@@ -530,7 +577,8 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         wanted = await _read(body, lambda: _view_request(parse_json(body, max_values)))
         projection = parse_projection(wanted.projection)
         limit = wanted.limit or None
-        documents = await store.view(wanted.query, projection, wanted.skip, limit)
+        query = tenancy.narrow_view(_grant(request), wanted.query)
+        documents = await store.view(query, projection, wanted.skip, limit)
         return JSONResponse(documents)
 
     # Status ----------------------------------------------------------------------------
@@ -543,8 +591,15 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         dependencies=read,
         responses=counts_reply,
     )
-    async def status() -> dict[str, int]:
-        return await store.counts()
+    async def status(request: Request) -> dict[str, int]:
+        visible = tenancy.visible_pipelines(_grant(request))
+        if visible is None:
+            return await store.counts()
+        total: dict[str, int] = {}
+        for pipeline in sorted(visible):
+            for key, count in (await store.counts(pipeline)).items():
+                total[key] = total.get(key, 0) + count
+        return total
 
     @app.get(
         "/status/pipelines",
@@ -553,8 +608,10 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         dependencies=read,
         responses={**_errors(*auth_errors)},
     )
-    async def pipelines() -> list[str]:
-        return await store.pipelines()
+    async def pipelines(request: Request) -> list[str]:
+        visible = tenancy.visible_pipelines(_grant(request))
+        names = await store.pipelines()
+        return names if visible is None else [name for name in names if name in visible]
 
     @app.get(
         "/status/details/{pipeline}",
@@ -563,7 +620,8 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         dependencies=read,
         responses={**counts_reply, **_errors(*auth_errors, 422)},
     )
-    async def details(pipeline: str) -> dict[str, int]:
+    async def details(request: Request, pipeline: str) -> dict[str, int]:
+        tenancy.check_counts(_grant(request), pipeline)
         return await store.counts(check_text("path.pipeline", pipeline))
 
     # Audit -----------------------------------------------------------------------------
@@ -571,7 +629,7 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         "/audit/failed",
         tags=["audit"],
         summary="Re-queue failed works with attempts left (attempt < 1 + retries)",
-        dependencies=write,
+        dependencies=write_all,
         responses={**_errors(*auth_errors)},
         response_description="How many works were re-queued.",
     )
@@ -582,7 +640,7 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         "/audit/expired",
         tags=["audit"],
         summary="Fail running works whose start + timeout has passed",
-        dependencies=write,
+        dependencies=write_all,
         responses={**_errors(*auth_errors)},
         response_description="How many works were marked failed.",
     )
@@ -593,7 +651,7 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         "/audit/stale/{days}",
         tags=["audit"],
         summary="Count works created more than `days` days ago (deletes nothing)",
-        dependencies=read,
+        dependencies=read_all,
         responses={**_errors(*auth_errors, 422)},
         response_description="How many works are older than that.",
     )
@@ -611,8 +669,25 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
     return app
 
 
-def _guard(authenticator: Authenticator, scope: Scope) -> list[Any]:
-    """Route dependencies enforcing ``scope`` when tokens are configured (none otherwise)."""
+def _grant(request: Request) -> Grant | None:
+    """What the request's token may touch; None when tokens are not configured."""
+    return getattr(request.state, "grant", None)
+
+
+def _guard(
+    authenticator: Authenticator,
+    scope: Scope,
+    *,
+    work_tokens: bool = False,
+    every_pipeline: bool = False,
+) -> list[Any]:
+    """Route dependencies enforcing ``scope`` when tokens are configured (none otherwise).
+
+    The grant is kept on ``request.state`` for the route's own checks
+    (``tenancy``). Work tokens are refused unless the route takes them
+    (``work_tokens``: it limits them to their record itself); routes that act
+    on ``every_pipeline`` refuse tokens limited to some.
+    """
     if not authenticator.enabled:
         return []
     header = APIKeyHeader(
@@ -637,15 +712,22 @@ def _guard(authenticator: Authenticator, scope: Scope) -> list[Any]:
                 "or 'Authorization: Bearer <token>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        token = authenticator.identify(presented)
-        if token is None:
-            raise HTTPException(403, "the access token is not valid for this server")
-        if scope not in token.scopes:
+        try:
+            grant = authenticator.grant(presented)
+        except Refused as refusal:
+            raise HTTPException(403, str(refusal)) from None
+        route = f"{request.method} {request.url.path}"
+        if grant.record is not None and not work_tokens:
+            raise HTTPException(403, f"{tenancy.RECORD_ONLY}, not {route}")
+        if grant.pipelines is not None and every_pipeline:
             raise HTTPException(
                 403,
-                f"token {token.name!r} lacks the {scope!r} scope that "
-                f"{request.method} {request.url.path} needs",
+                f"{grant.name} is limited to pipelines {', '.join(sorted(grant.pipelines))}; "
+                f"{route} acts on every pipeline",
             )
+        if scope not in grant.scopes:
+            raise HTTPException(403, f"{grant.name} lacks the {scope!r} scope that {route} needs")
+        request.state.grant = grant
 
     return [Depends(check)]
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workflow.worktokens import check_key
+
 #: Folder for the default SQLite database, following the XDG base directory spec.
 DATA_HOME = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
 DEFAULT_DATABASE = f"sqlite:///{DATA_HOME / 'workflow' / 'buckets.sqlite3'}"
@@ -55,6 +57,23 @@ class BucketsSettings(BaseSettings):
             "separated by newlines or ';'; a bare token gets read and write). Default: none."
         ),
     )
+    signing_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key (at least 32 bytes, from a Secret shared with the operator) that checks the "
+            "signed per-attempt work tokens the operator mints; each may read and update "
+            "only its own Work's record. Default: none (work tokens are refused)."
+        ),
+    )
+    token_leeway_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=600,
+        description=(
+            "Seconds a work token is still accepted after it expired, for clocks that "
+            "differ between the operator and buckets. Default 30."
+        ),
+    )
     max_body_bytes: int = Field(
         default=16 * MIB,
         ge=1024,
@@ -91,6 +110,14 @@ class BucketsSettings(BaseSettings):
             "database must be a 'sqlite:///path' URL or a 'postgresql://' DSN, "
             f"not {database.split('://')[0]!r}"
         )
+
+    @field_validator("signing_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is None or not key.get_secret_value():
+            return None
+        check_key(key.get_secret_value(), "signing_key")
+        return key
 
     @property
     def store_kind(self) -> str:

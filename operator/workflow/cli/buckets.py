@@ -83,7 +83,11 @@ def serve(
         raise click.UsageError(
             "--workers above 1 needs a PostgreSQL database (SQLite allows one writer)"
         )
-    auth = f"{len(tokens)} tokens" if tokens else "no tokens (every request is accepted)"
+    auth = f"{len(tokens)} tokens" if tokens else "no tokens"
+    if settings.signing_key is not None:
+        auth += " and signed work tokens"
+    elif not tokens:
+        auth += " (every request is accepted)"
     console = Console(stderr=True)
     console.print(
         f"buckets: serving [bold]http://{settings.host}:{settings.port}[/] "

@@ -37,7 +37,7 @@ from workflow.definitions.work import MAX_TIMEOUT
 from workflow.http.buckets import Buckets
 from workflow.http.context import HTTPContext
 from workflow.http.errors import BucketsError
-from workflow.runner.execute import DEFAULT_GRACE
+from workflow.runner.execute import DEFAULT_GRACE, hide_from_children
 from workflow.runner.lifecycle import (
     EXIT_UNUSABLE,
     Attempt,
@@ -269,6 +269,8 @@ def run(
     JSON summary is written to the termination log.
     """
     console = Console(stderr=True, highlight=False)
+    # The Work's processes get no token in their environment, nor may they read ours.
+    hide_from_children()
     stream = sys.stdout if as_json else None
     summary_path = termination_log or termination_log_path()
     if pipelines and (work_file is not None or work_env):

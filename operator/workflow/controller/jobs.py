@@ -72,8 +72,12 @@ def owner_reference(name: str, uid: str) -> dict[str, Any]:
     }
 
 
-def _token_env(spec: WorkSpec, settings: OperatorSettings) -> dict[str, Any]:
-    if spec.tokenSecretRef is not None:
+def _token_env(
+    spec: WorkSpec, settings: OperatorSettings, token_secret: str | None
+) -> dict[str, Any]:
+    if token_secret is not None:  # the attempt's own token (controller/tokens.py)
+        ref = {"name": token_secret, "key": "token"}
+    elif spec.tokenSecretRef is not None:
         ref = {"name": spec.tokenSecretRef.name, "key": spec.tokenSecretRef.key}
     else:
         ref = {"name": settings.job_token_secret, "key": "token", "optional": True}
@@ -90,19 +94,21 @@ def build_job(
     attempt: int,
     run_id: str | None,
     settings: OperatorSettings,
+    token_secret: str | None = None,
 ) -> dict[str, Any]:
     """The Job that runs ``attempt`` of the Work.
 
     The Job makes a single try (``backoffLimit: 0``) bounded by the Work's
     timeout: the operator owns retries, so it can record every attempt and
     wait its backoff between them. The token reaches the pod only through a
-    ``secretKeyRef``; the manifest never holds it.
+    ``secretKeyRef`` (to ``token_secret``, the attempt's own, when given);
+    the manifest never holds it.
     """
     labels = {**work_labels(name, uid), resource.ATTEMPT_LABEL: str(attempt)}
     env: list[dict[str, Any]] = [
         {"name": WORK_ENV, "value": literal(json.dumps(document, separators=(",", ":")))},
         {"name": "WORKFLOW_HTTP_BASEURL", "value": settings.pods_buckets_url},
-        _token_env(spec, settings),
+        _token_env(spec, settings, token_secret),
         {"name": "WORKFLOW_TERMINATION_LOG", "value": TERMINATION_LOG},
         {"name": "HOME", "value": "/tmp"},  # noqa: S108 - the pod's own emptyDir
     ]

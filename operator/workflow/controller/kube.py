@@ -9,7 +9,9 @@ Every call goes through the client's generic ``CustomObjectsApi`` (any
 ``CoreV1Api`` modules would add about 30 MB to the operator's memory, and
 their answers would be turned into model objects only to be thrown away.
 That is also why Events are ``events.k8s.io/v1`` Events (the same objects
-``kubectl describe`` shows).
+``kubectl describe`` shows). Secrets (the per-attempt work tokens) are in
+the core group, which that API cannot name; they go through the same
+client's plain request methods instead.
 """
 
 from __future__ import annotations
@@ -109,6 +111,37 @@ class Kube:
                 raise JobRefused(_refusal(error)) from None
             raise
         return True
+
+    def _core(self, method: str, path: str, body: dict[str, Any]) -> Any:
+        """One request to the core API group (``/api/v1/...``); ApiException when refused."""
+        client = self._api.api_client
+        request = client.param_serialize(
+            method=method,
+            resource_path=path,
+            header_params={"Content-Type": "application/json", "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = client.call_api(*request)
+        response.read()
+        return client.response_deserialize(response, {"200": "object", "201": "object"}).data
+
+    async def put_secret(self, manifest: dict[str, Any]) -> None:
+        """Create the Secret, or replace the one of that name (a repeated attempt start).
+
+        Neither the manifest nor the answer is ever logged: it holds a token.
+        """
+        namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        try:
+            await self._call(
+                self._core, "POST", f"/api/v1/namespaces/{namespace}/secrets", manifest
+            )
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            await self._call(
+                self._core, "PUT", f"/api/v1/namespaces/{namespace}/secrets/{name}", manifest
+            )
 
     async def delete_job(self, namespace: str, name: str) -> None:
         """Delete the Job and, in the background, its pods; a missing Job is fine."""

@@ -27,6 +27,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from workflow.controller import conditions as cond
+from workflow.controller import tokens
 from workflow.controller.backend import Backend, BackendError
 from workflow.controller.documents import buckets_document
 from workflow.controller.faults import crash_point
@@ -322,10 +323,12 @@ class Steps:
         if step.delete_job:
             await self.rt.kube.delete_job(self.namespace, step.delete_job)
         if step.create_job is not None:
+            token_secret = await self.write_token(status, step.create_job)
             manifest = build_job(
                 name=self.name, namespace=self.namespace, uid=self.tracked.uid, spec=self.spec,
                 document=self.document(status, attempt=step.create_job),
                 attempt=step.create_job, run_id=self.spec.runId, settings=self.rt.settings,
+                token_secret=token_secret,
             )  # fmt: skip
             try:
                 if await self.rt.kube.create_job(manifest):
@@ -351,6 +354,24 @@ class Steps:
                 self.tracked.created.clear()
             await self.write_status(status)
             crash_point("after-status-write")
+
+    async def write_token(self, status: WorkStatus, attempt: int) -> str | None:
+        """Mint the attempt's buckets token into its Secret; the Secret's name, or None.
+
+        None when the operator mints no tokens (no signing key) or the Work
+        names its own (``spec.tokenSecretRef``). A Secret left by an earlier
+        try of this start (a crash before the Job) is replaced.
+        """
+        assert self.spec is not None
+        if not tokens.minting(self.spec, self.rt.settings):
+            return None
+        record = status.bucketsId or buckets_id(self.tracked.uid, self.spec.runId)
+        secret = tokens.token_secret(
+            name=self.name, namespace=self.namespace, uid=self.tracked.uid, spec=self.spec,
+            record=record, attempt=attempt, settings=self.rt.settings,
+        )  # fmt: skip
+        await self.rt.kube.put_secret(secret)
+        return str(secret["metadata"]["name"])
 
     def document(self, status: WorkStatus, attempt: int | None = None) -> dict[str, Any]:
         """The buckets document of this Work, optionally for a given attempt."""

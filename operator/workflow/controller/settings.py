@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from workflow.worktokens import check_key
+
 
 class OperatorSettings(BaseSettings):
     """How the operator finds buckets, what it watches and how it runs Jobs."""
@@ -44,6 +46,18 @@ class OperatorSettings(BaseSettings):
         default="workflow-buckets-token",
         description="Secret (in the Work's namespace) whose key `token` pods use when the "
         "Work names no tokenSecretRef; optional: pods start without it.",
+    )
+    token_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Key (at least 32 bytes, from a Secret shared with buckets) that signs a "
+        "token for each attempt, good only for that Work's buckets record until the attempt "
+        "is over; pods get it from a Secret of the attempt. Unset: pods use job_token_secret.",
+    )
+    token_margin_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="Seconds an attempt's token outlives the longest the attempt can take "
+        "(pending_timeout_seconds + the Work's timeout), to record its outcome. Default 300.",
     )
     image: str = Field(
         default="ghcr.io/workflow/workflow:0.1.0", description="Image of a Work with no spec.image."
@@ -113,6 +127,14 @@ class OperatorSettings(BaseSettings):
                 return json.loads(text)
             return [item.strip() for item in text.split(",") if item.strip()]
         return value
+
+    @field_validator("token_signing_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is None or not key.get_secret_value():
+            return None
+        check_key(key.get_secret_value(), "token_signing_key")
+        return key
 
     @property
     def pods_buckets_url(self) -> str:

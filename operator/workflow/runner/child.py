@@ -7,7 +7,8 @@ came back and writes a reply (JSON) that the parent turns into an ``Outcome``.
 
 It imports nothing from ``workflow`` and only the standard library before the
 user's function, so it starts fast and behaves like the caller's interpreter:
-``sys.path`` is set to the caller's before the function is imported.
+``sys.path`` is set to the caller's before the function is imported. Its
+environment is the runner's less the buckets token (``execute.child_environment``).
 """
 
 from __future__ import annotations

@@ -22,6 +22,10 @@ Commands
     nothing there, the results are ``{"args", "stdout", "stderr", "returncode"}``
     (output as text). A non-zero exit code is a failure either way.
 
+Both run without the buckets token: the runner records the outcome with it,
+and the Work's own code never sees it (``child_environment``), so a Work
+cannot use its token on anything, not even its own record.
+
 Both run in their own process group. At the deadline the group gets SIGTERM,
 then SIGKILL after ``grace`` seconds; once the Work ends, anything it left
 running in its group is killed too. On Linux the Work's process is also
@@ -45,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -52,12 +57,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workflow import RESULTS_LIMIT_BYTES
 from workflow.definitions.work import WorkFields
+from workflow.http.context import TOKEN_VARIABLES
 
 __all__ = [
     "OUTPUT_LIMIT_BYTES",
     "RESULTS_PATH_VARIABLE",
     "Outcome",
     "Reason",
+    "child_environment",
     "execute",
 ]
 
@@ -94,6 +101,44 @@ try:  # Linux: a Work's process is killed if the runner dies without stopping it
 except (OSError, AttributeError):
     _prctl = None
 _PR_SET_PDEATHSIG = 1
+
+
+#: Variables that name the buckets token only: never passed on to a Work's process.
+_WORKFLOW_TOKEN_VARIABLES = ("WORKFLOW_HTTP_TOKEN", "WORKFLOW_TOKEN")
+
+
+def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a Work's process: the runner's, less the buckets token.
+
+    ``WORKFLOW_HTTP_TOKEN`` and ``WORKFLOW_TOKEN`` are always dropped, and any
+    other variable holding the token the runner sends to buckets (the first of
+    ``TOKEN_VARIABLES`` that is set, as ``HTTPContext`` reads them). A
+    ``GITHUB_TOKEN`` that is not the buckets token is the Work's own and stays.
+    """
+    environ = os.environ if environ is None else environ
+    token = next((environ[name] for name in TOKEN_VARIABLES if environ.get(name, "").strip()), None)
+    return {
+        name: value
+        for name, value in environ.items()
+        if name not in _WORKFLOW_TOKEN_VARIABLES and (token is None or value != token)
+    }
+
+
+_PR_SET_DUMPABLE = 4
+
+
+def hide_from_children() -> bool:
+    """Make this process's memory and ``/proc/<pid>/environ`` unreadable to its children.
+
+    A Work's process runs as the runner's user, which may read the runner's
+    ``/proc/<pid>/environ`` (where the token is) unless the runner is not
+    "dumpable"; this clears that flag (Linux ``PR_SET_DUMPABLE``, which also
+    turns off core dumps of the runner). The children's own flag is set
+    again when they start their program. False where that is not possible.
+    """
+    if _prctl is None:
+        return False
+    return _prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
 
 
 def _die_with_parent() -> None:
@@ -268,6 +313,7 @@ def _run_function(
         process = subprocess.Popen(
             [sys.executable, str(_CHILD), str(request_path)],
             stdin=subprocess.DEVNULL,
+            env=child_environment(),
             process_group=0,
         )
         ended = _wait(process, time.monotonic() + limit, grace, cancel)
@@ -362,7 +408,7 @@ def _run_command(
         shown = shown[: _SHOWN_COMMAND_CHARS - 1] + "…"
     with tempfile.TemporaryDirectory(prefix="workflow-command-") as folder:
         results_path = Path(folder, "results.json")
-        environment = {**os.environ, RESULTS_PATH_VARIABLE: str(results_path)}
+        environment = {**child_environment(), RESULTS_PATH_VARIABLE: str(results_path)}
         try:
             process = subprocess.Popen(
                 _argv(command),

@@ -11,6 +11,7 @@ against the ones that CRD documents instead.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -88,6 +89,7 @@ def test_defaults_namespaced_operator_sqlite_buckets_and_a_kept_crd(
             "RoleBinding/" + ns,
             "Secret/" + ns,
             "Secret/" + ns,
+            "Secret/" + ns,
             "Service/" + ns,
             "ServiceAccount/" + ns,
             "ServiceAccount/" + ns,
@@ -106,6 +108,10 @@ def test_defaults_namespaced_operator_sqlite_buckets_and_a_kept_crd(
     }
     buckets = env_of(documents, "wf-workflow-buckets")
     assert buckets["WORKFLOW_BUCKETS_DATABASE"] == "sqlite:////data/buckets.sqlite3"
+    # Both sides of the per-attempt Work tokens read the one generated signing key.
+    signing = {"secretKeyRef": {"name": "wf-workflow-signing-key", "key": "signing-key"}}
+    assert operator["WORKFLOW_OPERATOR_TOKEN_SIGNING_KEY"] == signing
+    assert buckets["WORKFLOW_BUCKETS_SIGNING_KEY"] == signing
     deployments = {doc["metadata"]["name"]: doc for doc in documents if doc["kind"] == "Deployment"}
     assert deployments["wf-workflow-operator"]["spec"]["replicas"] == 1
     assert deployments["wf-workflow-operator"]["spec"]["strategy"] == {"type": "Recreate"}
@@ -168,6 +174,8 @@ def test_postgresql_with_existing_secrets_runs_several_buckets_replicas(
         "buckets.replicas=3",
         "--set",
         "auth.existingSecret=my-tokens",
+        "--set",
+        "workTokens.signingKeySecret=my-signing-key",
         namespace=ns,
     )
     assert not [doc for doc in documents if doc["kind"] == "PersistentVolumeClaim"]
@@ -340,6 +348,20 @@ def test_generated_tokens_are_shared_by_the_secret_and_the_work_namespace_copy(h
     assert len(set(annotations.values())) == 1
 
 
+def test_the_signing_key_is_generated_long_or_taken_from_an_existing_secret(helm_cli):
+    [key] = [d for d in helm_cli.documents() if d["metadata"]["name"] == "wf-workflow-signing-key"]
+    assert len(base64.b64decode(key["data"]["signing-key"])) >= 32
+    documents = helm_cli.documents("--set", "workTokens.signingKeySecret=our-key")
+    assert not [d for d in documents if d["metadata"]["name"] == "wf-workflow-signing-key"]
+    assert env_of(documents, "wf-workflow-operator")["WORKFLOW_OPERATOR_TOKEN_SIGNING_KEY"] == {
+        "secretKeyRef": {"name": "our-key", "key": "signing-key"}
+    }
+    documents = helm_cli.documents("--set", "workTokens.mint=false")
+    assert "WORKFLOW_OPERATOR_TOKEN_SIGNING_KEY" not in env_of(documents, "wf-workflow-operator")
+    assert "WORKFLOW_BUCKETS_SIGNING_KEY" not in env_of(documents, "wf-workflow-buckets")
+    assert not [d for d in documents if d["metadata"]["name"] == "wf-workflow-signing-key"]
+
+
 def test_notes_put_warnings_first_and_never_a_token(helm_cli):
     rendered = helm_cli.run(
         "install",
@@ -360,7 +382,6 @@ def test_notes_put_warnings_first_and_never_a_token(helm_cli):
         for doc in yaml.safe_load_all(manifest.split("MANIFEST:", 1)[1])
         if doc and doc["kind"] == "Secret"
     )
-    import base64
 
     for value in secret["data"].values():
         assert base64.b64decode(value).decode() not in notes

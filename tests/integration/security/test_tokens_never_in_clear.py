@@ -42,7 +42,8 @@ def test_no_token_appears_in_clear_after_a_run(
     secret(kube, namespace, "workflow-buckets-token", token)
     secret(kube, namespace, "own-token", token)
     operator = operator_process(server.url, **server.operator_env)
-    check_token = "import os, sys; sys.exit(0 if os.environ.get('WORKFLOW_HTTP_TOKEN') else 9)"
+    # The runner presents the token; the Work's own command must not see it.
+    check_token = "import os, sys; sys.exit(9 if os.environ.get('WORKFLOW_HTTP_TOKEN') else 0)"
     specs = {
         "default-secret": {"command": ["python3", "-c", check_token]},
         "own-secret": {"command": ["python3", "-c", check_token],

@@ -59,12 +59,28 @@ def test_the_variable_takes_entries_and_bare_tokens_separated_by_semicolons() ->
     ("text", "message"),
     [
         ("name admin token", "unknown scopes ['admin']"),
-        ("too many fields here", "expected 'name scopes token' or a bare token"),
+        ("far too many fields here", "expected 'name scopes token [pipelines]' or a bare token"),
+        ("ci write t0k3n ,", "token 'ci' has an empty pipelines list or name"),
     ],
 )
 def test_bad_token_lines_are_refused_naming_the_line(text: str, message: str) -> None:
     with pytest.raises(TokenConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_tokens(None, text)
+
+
+def test_a_fourth_field_or_a_pipelines_key_limits_a_token_to_pipelines(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.yml"
+    path.write_text(
+        "tokens:\n"
+        "  - {name: stats, token: t1, scopes: [read, write], pipelines: [stats, stats-2]}\n"
+        "  - {name: all, token: t2}\n"
+    )
+    stats, everything = load_tokens(path, None)
+    assert stats.pipelines == {"stats", "stats-2"}
+    assert everything.pipelines is None
+    [line] = load_tokens(None, "ci write t3 a,b")
+    assert line.pipelines == {"a", "b"} and line.scopes == {"write"}
+    assert "pipelines=['a', 'b']" in repr(line) and "t3" not in repr(line)
 
 
 def test_a_missing_tokens_file_is_an_error(tmp_path: Path) -> None:

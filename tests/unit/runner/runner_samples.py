@@ -82,3 +82,8 @@ def exits_without_reporting() -> None:
 
 def raises() -> None:
     raise ValueError("the input was negative")
+
+
+def environment() -> dict[str, Any]:
+    """The names and values of this process's environment variables."""
+    return {"environ": dict(os.environ)}
