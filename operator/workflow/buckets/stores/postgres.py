@@ -48,11 +48,14 @@ from workflow.buckets.stores.base import (
     QUEUE_COLUMNS,
     WORK_COLUMNS,
     Claimer,
+    StaleWorksError,
     Store,
     UnknownWorksError,
     counts_of,
+    progress,
     row_of,
     split_pipelines,
+    stale_works,
 )
 from workflow.buckets.stores.claiming import Claims
 
@@ -238,6 +241,11 @@ WHERE id = ANY(%s) AND status = 'queued' AND owner IS NULL
 ON CONFLICT (id) DO UPDATE SET pipeline = EXCLUDED.pipeline, priority = EXCLUDED.priority,
     creation = EXCLUDED.creation, site = EXCLUDED.site, "user" = EXCLUDED."user"
 """
+#: Locks the listed works in id order; how far each is: id, attempt, status, stop.
+LOCK_PROGRESS = """
+SELECT id, (doc ->> 'attempt')::numeric::int, status, doc ->> 'stop' FROM works
+WHERE id = ANY(%s) ORDER BY id FOR UPDATE
+"""
 REQUEUE_FAILED = """
 WITH requeued AS (
     UPDATE works SET status = 'queued', doc = doc || '{"status": "queued"}'::jsonb
@@ -408,7 +416,9 @@ class PostgresStore(Store):
 
         self._vacuum = asyncio.get_running_loop().create_task(vacuum())
 
-    async def update(self, documents: Sequence[Mapping[str, Any]]) -> None:
+    async def update(
+        self, documents: Sequence[Mapping[str, Any]], *, guarded: bool = False
+    ) -> None:
         latest = {document["id"]: document for document in documents}
         if not latest:
             return
@@ -418,10 +428,14 @@ class PostgresStore(Store):
         columns = _columns([row_of(latest[work_id]) for work_id in ids])
         async with self.pool.connection() as connection, connection.transaction():
             await self._lock(connection, "queue", ids)
-            found = await self._lock(connection, "works", ids)
+            # The rows stay locked until the commit: what is compared is what is replaced.
+            cursor = await connection.execute(LOCK_PROGRESS, (ids,))
+            found = {row[0]: progress(*row[1:]) for row in await cursor.fetchall()}
             missing = [work_id for work_id in ids if work_id not in found]
             if missing:
                 raise UnknownWorksError([work_id for work_id in latest if work_id in missing])
+            if guarded and (stale := stale_works(latest, found)):
+                raise StaleWorksError(stale)
             await connection.execute(UPDATE_WORKS, columns)
             if waiting:
                 await connection.execute("DELETE FROM queue WHERE id = ANY(%s)", (waiting,))

@@ -40,11 +40,14 @@ from workflow.buckets.stores.base import (
     QUEUE_COLUMNS,
     WORK_COLUMNS,
     Claimer,
+    StaleWorksError,
     Store,
     UnknownWorksError,
     counts_of,
+    progress,
     row_of,
     split_pipelines,
+    stale_works,
 )
 from workflow.buckets.stores.claiming import Claims
 from workflow.buckets.stores.serial import SerialThread
@@ -124,6 +127,11 @@ RETURNING id, doc
 UPDATE_WORK = """
 UPDATE works SET pipeline = ?, status = ?, priority = ?, creation = ?, site = ?, "user" = ?, doc = ?
 WHERE id = ?
+"""
+#: How far each listed work is: id, attempt, status, stop (see ``base.progress``).
+STORED_PROGRESS = """
+SELECT id, json_extract(doc, '$.attempt'), status, json_extract(doc, '$.stop') FROM works
+WHERE id IN (SELECT value FROM json_each(?))
 """
 REQUEUE_FAILED = """
 UPDATE works SET status = 'queued', doc = json_set(doc, '$.status', 'queued')
@@ -296,23 +304,25 @@ class SQLiteStore(Store):
         key = (select, json.dumps([split[0] if split else None, clause.params], default=str))
         return functools.partial(self.claims.claim, key, claim_many)
 
-    async def update(self, documents: Sequence[Mapping[str, Any]]) -> None:
+    async def update(
+        self, documents: Sequence[Mapping[str, Any]], *, guarded: bool = False
+    ) -> None:
         latest = {document["id"]: document for document in documents}
         rows = [(*row_of(doc)[1:], work_id) for work_id, doc in latest.items()]
         ids = json.dumps(list(latest))
 
         def replace(connection: sqlite3.Connection) -> None:
+            # BEGIN IMMEDIATE holds the write lock from here: what is read is what is replaced.
             with transaction(connection):
                 found = {
-                    row[0]
-                    for row in connection.execute(
-                        "SELECT id FROM works WHERE id IN (SELECT value FROM json_each(?))",
-                        (ids,),
-                    )
+                    row[0]: progress(*row[1:])
+                    for row in connection.execute(STORED_PROGRESS, (ids,))
                 }
                 missing = [work_id for work_id in latest if work_id not in found]
                 if missing:
                     raise UnknownWorksError(missing)
+                if guarded and (stale := stale_works(latest, found)):
+                    raise StaleWorksError(stale)
                 connection.executemany(UPDATE_WORK, rows)
                 connection.execute(
                     "DELETE FROM queue WHERE id IN (SELECT value FROM json_each(?))", (ids,)
