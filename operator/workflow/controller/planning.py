@@ -267,6 +267,10 @@ def _follow(
     return Plan(status=status, wait=settings.resync_seconds)
 
 
+#: Marks an exit code the runner's summary did not give.
+_NO_SUMMARY: Any = object()
+
+
 def _outcome(pod: PodView | None, settings: OperatorSettings) -> dict[str, Any]:
     """Results, products and plots from the runner's summary, capped for the resource."""
     summary = (pod.summary() if pod else None) or {}
@@ -289,6 +293,9 @@ def _outcome(pod: PodView | None, settings: OperatorSettings) -> dict[str, Any]:
         "message": summary.get("message"),
         "start": summary.get("start"),
         "stop": summary.get("stop"),
+        # The Work's own exit code, as the runner saw it (None: the Work never ran);
+        # the container's is the runner's, 1 whenever the Work failed.
+        "exitCode": summary.get("exitCode", _NO_SUMMARY),
         # What the summary left out and the runner could not send to buckets either.
         "unrecorded": []
         if summary.get("recorded") is True
@@ -373,10 +380,13 @@ def _ended(
         or (job.completion if job else None)
         or obs.now
     )
+    exit_code = outcome["exitCode"]
+    if exit_code is _NO_SUMMARY:  # the runner said nothing: the container's code is all there is
+        exit_code = pod.exit_code if pod else None
     record = AttemptRecord(
         attempt=status.attempt,
         job=status.job or "",
-        exitCode=pod.exit_code if pod else None,
+        exitCode=exit_code,
         reason=reason,
         message=message[:1024],
         start=start,
