@@ -9,6 +9,9 @@ wait up to the busy timeout.
 The file is in WAL mode, so reads run concurrently on their own threads and
 connections and never wait for the writer.
 
+The schema is made and upgraded by the numbered migrations in
+``migrations/sqlite`` when the store opens.
+
 Managed works (``owner`` set, see ``base``) are inserted by their own
 statement and never enqueued; ``ENQUEUE``, ``REQUEUE_FAILED`` and
 ``EXPIRE_RUNNING`` all require ``owner IS NULL``, so the claim statements
@@ -50,40 +53,13 @@ from workflow.buckets.stores.base import (
     stale_works,
 )
 from workflow.buckets.stores.claiming import Claims
+from workflow.buckets.stores.migrations.sqlite import migrate
 from workflow.buckets.stores.serial import SerialThread
 
 T = TypeVar("T")
 
 #: Milliseconds a connection waits for another process's write lock.
 BUSY_TIMEOUT_MS = 30_000
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS works (
-    id TEXT PRIMARY KEY,
-    pipeline TEXT NOT NULL,
-    status TEXT NOT NULL,
-    priority INTEGER NOT NULL,
-    creation REAL NOT NULL,
-    site TEXT NOT NULL,
-    "user" TEXT NOT NULL,
-    doc TEXT NOT NULL,
-    owner TEXT
-);
-CREATE INDEX IF NOT EXISTS works_pipeline_status ON works (pipeline, status);
-CREATE INDEX IF NOT EXISTS works_status_creation ON works (status, creation);
-CREATE INDEX IF NOT EXISTS works_creation_id ON works (creation, id);
-CREATE INDEX IF NOT EXISTS works_site ON works (site);
-CREATE INDEX IF NOT EXISTS works_user ON works ("user");
-CREATE TABLE IF NOT EXISTS queue (
-    id TEXT PRIMARY KEY REFERENCES works (id) ON DELETE CASCADE,
-    pipeline TEXT NOT NULL,
-    priority INTEGER NOT NULL,
-    creation REAL NOT NULL,
-    site TEXT NOT NULL,
-    "user" TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS queue_claim ON queue (pipeline, priority DESC, creation, id);
-"""
 
 #: Inserts an ordinary work (owner NULL); ``ENQUEUE`` then queues it.
 INSERT_WORK = """
@@ -221,7 +197,7 @@ class SQLiteStore(Store):
 
         def create() -> sqlite3.Connection:
             connection = connect(self.path)
-            connection.executescript(SCHEMA)
+            migrate(connection)
             return connection
 
         self._writer.start()
