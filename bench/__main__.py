@@ -33,6 +33,7 @@ BENCHMARKS = (
     "buckets_scale",
     "operator_throughput",
     "operator_scale",
+    "buckets_running",
 )
 README = ROOT / "bench" / "README.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"

@@ -261,9 +261,10 @@ def _follow(
         _succeeded(status, "Unknown", "Running", status.message, obs)
         # No Event here: the status and its Succeeded condition say it, and the pod's
         # own Started event too; one more write per Work would exceed the budget of 8.
-        # No buckets write either: the runner records its own start, and a write of
-        # "running" read-merged just before the runner records its outcome would undo it.
-        return Plan(status=status, wait=settings.resync_seconds)
+        # buckets is told at once: the runner records its start too, but only once its
+        # interpreter has started (seconds on a busy node). Both writes are guarded by
+        # attempt, so neither can land over the outcome of the attempt (see Backend.update).
+        return Plan(status=status, sync=True, wait=settings.resync_seconds)
     return Plan(status=status, wait=settings.resync_seconds)
 
 

@@ -110,9 +110,8 @@ def test_a_running_pod_makes_the_work_running_with_its_start_time():
     step = plan(observe(status, jobs=[job(1)], pods=[pod(1)]), SETTINGS)
     assert step.status.phase == "running" and step.status.start == NOW - 3
     assert condition(step.status).reason == "Running"
-    # The runner records its own start in buckets; a "running" write from the operator
-    # could land after the runner's outcome and undo it.
-    assert not step.sync
+    # buckets is told at once (guarded by attempt: it never lands over the outcome).
+    assert step.sync
 
 
 def test_a_complete_job_is_a_success_with_the_runner_results():
