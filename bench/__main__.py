@@ -33,6 +33,7 @@ BENCHMARKS = (
     "buckets_scale",
     "operator_throughput",
     "operator_scale",
+    "buckets_running",
     "realnode_throughput",
 )
 README = ROOT / "bench" / "README.md"

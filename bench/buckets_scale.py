@@ -93,7 +93,8 @@ async def _load(dsn: str, size: int) -> tuple[float, str, float]:
     from psycopg import AsyncConnection
 
     from workflow.buckets.stores.base import dump
-    from workflow.buckets.stores.postgres import SCHEMA
+    from workflow.buckets.stores.migrations import migrations
+    from workflow.buckets.stores.migrations.postgres import migrate
 
     began = time.monotonic()
     [template] = workload.documents(1, pipelines=1)
@@ -101,7 +102,7 @@ async def _load(dsn: str, size: int) -> tuple[float, str, float]:
     base = time.time() - size
     some_id = ""
     async with await AsyncConnection.connect(dsn, autocommit=True) as connection:
-        await connection.execute(SCHEMA)
+        await migrate(connection)
         indexes = await connection.execute(
             "SELECT indexname FROM pg_indexes WHERE tablename IN ('works', 'queue') "
             "AND indexname NOT LIKE '%pkey'"
@@ -145,7 +146,8 @@ async def _load(dsn: str, size: int) -> tuple[float, str, float]:
             'SELECT id, pipeline, priority, creation, site, "user" FROM works '
             "WHERE status = 'queued'"
         )
-        await connection.execute(SCHEMA)  # re-creates the indexes
+        for step in migrations("postgres"):  # each is a no-op but for the dropped indexes
+            await step.upgrade(connection)
         await connection.execute("VACUUM ANALYZE works")
         await connection.execute("VACUUM ANALYZE queue")
     return base, some_id, time.monotonic() - began

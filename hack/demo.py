@@ -78,6 +78,12 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log: str, timeout: flo
     raise SystemExit(f"{url} did not answer within {timeout} s; see .demo/{log}.log")
 
 
+def show(text: str) -> None:
+    """Print a command's output as it is: rich's ``print`` would fold lines wider than the
+    console (80 columns when not a terminal) into the next, and read ``[...]`` as markup."""
+    console.out(text.rstrip("\n"), highlight=False)
+
+
 def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
     result = subprocess.run(
         ["kubectl", "--kubeconfig", str(kubeconfig), *args],
@@ -234,7 +240,7 @@ def main() -> int:
             kubectl(kubeconfig, "-n", NAMESPACE, "apply", "-f", str(path))
             console.print(f"  kubectl apply -f {path.relative_to(ROOT)}")
         works = watch(kubeconfig, names)
-        console.print(kubectl(kubeconfig, "-n", NAMESPACE, "get", "works", "-o", "wide"))
+        show(kubectl(kubeconfig, "-n", NAMESPACE, "get", "works", "-o", "wide"))
         failed = [name for name in names if works[name]["status"]["phase"] != "success"]
         for name in names:
             status = works[name]["status"]

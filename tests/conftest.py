@@ -1,6 +1,8 @@
 """Shared pytest set-up: the real services tests run against are plugins in tests/fixtures."""
 
 pytest_plugins = [
+    "fixtures.skipping",
+    "pytester",
     "fixtures.workspace",
     "fixtures.postgres",
     "fixtures.buckets",

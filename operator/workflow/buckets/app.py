@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -54,7 +54,7 @@ from workflow.buckets.limits import BodyLimitMiddleware
 from workflow.buckets.prepared import PreparedWithdraws
 from workflow.buckets.queries import SUPPORTED, QueryError, parse_projection
 from workflow.buckets.settings import BucketsSettings
-from workflow.buckets.stores import Store, UnknownWorksError, make_store
+from workflow.buckets.stores import StaleWorksError, Store, UnknownWorksError, make_store
 from workflow.definitions.work import WorkDocument
 
 log = logging.getLogger("workflow.buckets")
@@ -197,6 +197,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "A token is required and none was sent.",
         403: "The token is unknown or lacks the scope this route needs.",
         404: "No work with that id.",
+        409: "A guarded update found a stored work further along; nothing was written.",
         413: "The body is larger, or holds more JSON values, than the server accepts.",
         422: "A value breaks a rule; the message names the field.",
         503: "The database does not answer.",
@@ -237,6 +238,22 @@ An id that already exists keeps its stored record, owner included: a
 re-sent deposit neither takes an ordinary work over nor releases a managed
 one. `owner` is 1 to 64 characters of `A-Z a-z 0-9 . _ : / -`; anything else
 is answered 422 naming `query.owner`, before anything is stored.
+"""
+
+UPDATE_DESCRIPTION = """
+Replaces every work of the body by id, or none; an unknown id fails the
+batch with 404.
+
+With `guard=attempt` (an extension) the update is refused with 409, and
+nothing is written, when any stored work is further along than the
+document sent for it. How far a record is: its `attempt`, then its stage
+in that attempt: *ended* once it has a `stop` time or a final status,
+*running* while its status is `running`, else *waiting*. So a runner's
+record of the start of attempt 2 never overwrites the outcome of attempt 2
+that arrived first, nor does anything about attempt 1 overwrite attempt 2.
+The comparison and the write happen in one transaction on the works' rows.
+The runner and the operator send their updates guarded; without `guard`
+an update is applied as the public contract says.
 """
 
 WORK_REF = {"$ref": "#/components/schemas/WorkDocument"}
@@ -493,10 +510,11 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         "/work",
         tags=["works"],
         summary="Replace works by id (all or none)",
+        description=UPDATE_DESCRIPTION,
         dependencies=write_record,
         responses={
             200: _json({"const": True}, "true once every work is stored."),
-            **_errors(400, *auth_errors, 404, 413, 422),
+            **_errors(400, *auth_errors, 404, 409, 413, 422),
         },
         openapi_extra=_body(
             WORKS,
@@ -504,13 +522,23 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
             [{**EXAMPLE_WORK, "id": "0190f0c3a1b2c3d4e5f6a7b8c9d0e1f2", "status": "success"}],
         ),
     )
-    async def update(request: Request) -> Response:
+    async def update(
+        request: Request,
+        guard: Annotated[
+            Literal["attempt"] | None,
+            Query(
+                description="`attempt`: refuse (409, nothing written) if any stored work is "
+                "further along than the document sent for it (an extension of the public API; "
+                "see the description of this route).",
+            ),
+        ] = None,
+    ) -> Response:
         body = await request.body()
         documents = await _read(
             body, lambda: validate_works(parse_json(body, max_values), for_update=True)
         )
         await tenancy.check_update(_grant(request), documents, pipelines_of)
-        await store.update(documents)
+        await store.update(documents, guarded=guard == "attempt")
         return Response(TRUE, media_type=JSON)
 
     @app.delete(
@@ -774,6 +802,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BodyError, handler(lambda error: detail(error.status, error.message)))
     app.add_exception_handler(QueryError, handler(lambda error: detail(400, str(error))))
     app.add_exception_handler(UnknownWorksError, handler(lambda error: detail(404, str(error))))
+    app.add_exception_handler(StaleWorksError, handler(lambda error: detail(409, str(error))))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:

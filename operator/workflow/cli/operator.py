@@ -39,6 +39,7 @@ def run_operator(namespaces: tuple[str, ...], liveness: str, verbose: bool) -> N
         namespaces=watched,  # empty with clusterwide: kopf wants a collection, never None
         clusterwide=not watched,
         liveness_endpoint=liveness or None,
+        memo=kopf.Memo(namespaces=watched),  # what the start-up handler reports
     )
 
 

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from workflow.controller.documents import merge_outcome
 from workflow.http.buckets import AsyncBuckets
-from workflow.http.errors import BucketsError, NotFound
+from workflow.http.errors import BucketsError, Conflict, NotFound
 
 #: Who the operator says it is when it deposits: such records are never withdrawn by others.
 OWNER = "kubernetes-operator"
@@ -50,8 +50,9 @@ class Backend:
         The stored record is read first and merged as ``merge_outcome`` says:
         results, products and plots the operator did not see are kept, and a
         state from before the attempt ended (``attempt_ended`` false) is not
-        written over that attempt's recorded outcome. False when nothing was
-        written for that reason.
+        written over that attempt's recorded outcome. The write is guarded, so a
+        record that moved further along meanwhile is kept too. False when
+        nothing was written for either reason.
         """
         try:
             try:
@@ -61,7 +62,11 @@ class Backend:
             merged = merge_outcome(document, stored, attempt_ended=attempt_ended)
             if merged is None:
                 return False
-            await self._client.update([merged])
+            # Guarded: if the record moved past this document since it was read (a
+            # later attempt's runner recorded its start), buckets keeps the newer one.
+            await self._client.update([merged], guarded=True)
+        except Conflict:
+            return False
         except BucketsError as error:
             raise BackendError(str(error)) from error
         return True

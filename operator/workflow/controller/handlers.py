@@ -36,7 +36,9 @@ def controller() -> Controller:
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
+async def configure(
+    settings: kopf.OperatorSettings, logger: logging.Logger, memo: kopf.Memo, **_: Any
+) -> None:
     """Tune kopf once, and connect to the cluster and to buckets."""
     global CONTROLLER
     ours = OperatorSettings()
@@ -70,7 +72,9 @@ async def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_
         workers=ours.workers,
     )
     CONTROLLER.start()
-    namespaces = ", ".join(ours.namespaces) or "all namespaces"
+    # The namespaces kopf watches: ``-n`` on the command line, else the setting.
+    watched = memo.get("namespaces", ours.namespaces)
+    namespaces = ", ".join(watched) or "all namespaces"
     logger.info("watching Works in %s; buckets at %s", namespaces, ours.buckets_url)
 
 

@@ -42,6 +42,26 @@ class JobRefused(Exception):
     """The apiserver refused a Job as invalid (400 or 422); the message says why."""
 
 
+class JobTaken(Exception):
+    """A Job of that name exists but is not this Work's (another owner): never adopted."""
+
+
+def controller_uid(job: dict[str, Any]) -> str | None:
+    """The uid of the object that controls ``job`` (its controller owner reference)."""
+    for reference in (job.get("metadata") or {}).get("ownerReferences") or []:
+        if reference.get("controller"):
+            return str(reference.get("uid"))
+    return None
+
+
+def describe_owner(job: dict[str, Any]) -> str:
+    """Who owns ``job``, for a message."""
+    for reference in (job.get("metadata") or {}).get("ownerReferences") or []:
+        if reference.get("controller"):
+            return f"{reference.get('kind')} {reference.get('name')} (uid {reference.get('uid')})"
+    return "no controller"
+
+
 def _refusal(error: ApiException) -> str:
     """The apiserver's own sentence for a refused request."""
     try:
@@ -95,22 +115,38 @@ class Kube:
         return await loop.run_in_executor(self._pool, partial(function, *args, **kwargs))
 
     async def create_job(self, manifest: dict[str, Any]) -> bool:
-        """Create the Job; False if a Job of that name already exists (nothing is created twice).
+        """Create the Job; False if this Work's Job of that name already exists.
 
+        A Job of that name is this Work's only when its controller owner
+        reference carries the Work's uid (the manifest's own): a Work deleted
+        and made again under the same name has a new uid, and the Job of the
+        earlier one, not yet collected, is never adopted (``JobTaken``).
         ``JobRefused`` when the apiserver finds the Job invalid.
         """
-        namespace = manifest["metadata"]["namespace"]
+        meta = manifest["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
         try:
             await self._call(
                 self._api.create_namespaced_custom_object, *JOBS, namespace, "jobs", manifest
             )
         except ApiException as error:
-            if error.status == 409:
-                return False
             if error.status in (400, 422):
                 raise JobRefused(_refusal(error)) from None
-            raise
-        return True
+            if error.status != 409:
+                raise
+        else:
+            return True
+        try:
+            existing = await self._call(
+                self._api.get_namespaced_custom_object, *JOBS, namespace, "jobs", name
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            raise JobTaken(f"Job {name} existed a moment ago and is being deleted") from None
+        if controller_uid(existing) != controller_uid(manifest):
+            raise JobTaken(f"Job {name} exists and belongs to {describe_owner(existing)}")
+        return False
 
     def _core(self, method: str, path: str, body: dict[str, Any]) -> Any:
         """One request to the core API group (``/api/v1/...``); ApiException when refused."""

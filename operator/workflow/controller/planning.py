@@ -261,10 +261,15 @@ def _follow(
         _succeeded(status, "Unknown", "Running", status.message, obs)
         # No Event here: the status and its Succeeded condition say it, and the pod's
         # own Started event too; one more write per Work would exceed the budget of 8.
-        # No buckets write either: the runner records its own start, and a write of
-        # "running" read-merged just before the runner records its outcome would undo it.
-        return Plan(status=status, wait=settings.resync_seconds)
+        # buckets is told at once: the runner records its start too, but only once its
+        # interpreter has started (seconds on a busy node). Both writes are guarded by
+        # attempt, so neither can land over the outcome of the attempt (see Backend.update).
+        return Plan(status=status, sync=True, wait=settings.resync_seconds)
     return Plan(status=status, wait=settings.resync_seconds)
+
+
+#: Marks an exit code the runner's summary did not give.
+_NO_SUMMARY: Any = object()
 
 
 def _outcome(pod: PodView | None, settings: OperatorSettings) -> dict[str, Any]:
@@ -289,6 +294,9 @@ def _outcome(pod: PodView | None, settings: OperatorSettings) -> dict[str, Any]:
         "message": summary.get("message"),
         "start": summary.get("start"),
         "stop": summary.get("stop"),
+        # The Work's own exit code, as the runner saw it (None: the Work never ran);
+        # the container's is the runner's, 1 whenever the Work failed.
+        "exitCode": summary.get("exitCode", _NO_SUMMARY),
         # What the summary left out and the runner could not send to buckets either.
         "unrecorded": []
         if summary.get("recorded") is True
@@ -376,10 +384,13 @@ def _ended(
         or (job.completion if job else None)
         or obs.now
     )
+    exit_code = outcome["exitCode"]
+    if exit_code is _NO_SUMMARY:  # the runner said nothing: the container's code is all there is
+        exit_code = pod.exit_code if pod else None
     record = AttemptRecord(
         attempt=status.attempt,
         job=status.job or "",
-        exitCode=pod.exit_code if pod else None,
+        exitCode=exit_code,
         reason=reason,
         message=message[:1024],
         start=start,

@@ -32,7 +32,7 @@ from workflow.controller.backend import Backend, BackendError
 from workflow.controller.documents import buckets_document
 from workflow.controller.faults import crash_point
 from workflow.controller.jobs import build_job
-from workflow.controller.kube import JobRefused, Kube, summary
+from workflow.controller.kube import JobRefused, JobTaken, Kube, summary
 from workflow.controller.planning import Observed, Plan, buckets_id, job_refused, plan
 from workflow.controller.queue import WorkQueue
 from workflow.controller.resource import FINAL_PHASES, WorkSpec, WorkStatus
@@ -42,6 +42,8 @@ from workflow.definitions.work import json_size
 
 log = logging.getLogger("workflow.controller")
 
+#: Seconds between looks while another's Job holds the name of the next attempt's Job.
+NAME_TAKEN_WAIT = 2.0
 #: Seconds before a look that raised is tried again, doubling up to the last.
 ERROR_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
@@ -340,6 +342,10 @@ class Steps:
                     status, self.spec, str(error), now=time.time(),
                     generation=observed.generation, settings=self.rt.settings,
                 )  # fmt: skip
+            except JobTaken as error:
+                # Another Work's Job (one deleted under this name, its Job not yet
+                # collected) holds the name: wait for it to go, never adopt it.
+                status = step.status = self.name_taken(str(error), step)
             crash_point("after-job-create")
         if status.resultsTruncated and status.phase in FINAL_PHASES:
             await self.fetch_results(status)
@@ -372,6 +378,22 @@ class Steps:
         )  # fmt: skip
         await self.rt.kube.put_secret(secret)
         return str(secret["metadata"]["name"])
+
+    def name_taken(self, problem: str, step: Plan) -> WorkStatus:
+        """The status while the next attempt's Job name is held by another's Job.
+
+        The attempt is not started: the status stays as it was (the attempt
+        before, or none), says why it waits, and the Work is looked at again
+        shortly. The Event is posted once, when the wait begins.
+        """
+        status = self.status.model_copy(deep=True)
+        status.reason = "JobNameTaken"
+        status.message = f"waiting to start the next attempt: {problem}; it is not adopted"
+        step.events = (
+            [] if self.status.reason == "JobNameTaken" else [("Warning", "JobNameTaken", problem)]
+        )
+        step.wait = NAME_TAKEN_WAIT
+        return status
 
     def document(self, status: WorkStatus, attempt: int | None = None) -> dict[str, Any]:
         """The buckets document of this Work, optionally for a given attempt."""

@@ -26,11 +26,12 @@ from pydantic import (
     ConfigDict,
     Field,
     FilePath,
+    PrivateAttr,
     SecretStr,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from workflow import DEFAULT_WORKSPACE_PATH, RESULTS_LIMIT_BYTES
 from workflow.definitions.config import Config, ConfigFromEnv
@@ -130,8 +131,9 @@ class Work(BaseSettings, WorkDocument):
     environment variables (``WORKFLOW_CONFIG_*`` and ``WORKFLOW_NOTIFY_SLACK_*``
     for the nested parts), files in ``/run/secrets`` and the defaults.
 
-    Results larger than 4 MiB of JSON are not kept on the object: a warning
-    names their size. Put large outputs in ``products`` instead.
+    Results larger than 4 MiB of JSON are not kept in ``results``: a warning
+    names their size. Put large outputs in ``products`` instead. Such results
+    in a record read from buckets are sent back unchanged by ``update()``.
 
     Example::
 
@@ -165,11 +167,14 @@ class Work(BaseSettings, WorkDocument):
         repr=False,
         description="Access token for buckets. Never sent.",
     )
+    # An ``HTTPContext`` (checked by ``_http_is_a_context``; the class is imported
+    # lazily, as ``workflow.http`` imports this package). Never read from the
+    # environment or secrets (``settings_customise_sources``): it is a live object.
     http: Any = Field(
         default=None,
         exclude=True,
         repr=False,
-        description="HTTPContext reused across calls. Never sent.",
+        description="HTTPContext reused across calls (never from the environment). Never sent.",
     )
     config: Config = Field(
         default_factory=ConfigFromEnv, description="Lifecycle configuration (WORKFLOW_CONFIG_*)."
@@ -178,6 +183,38 @@ class Work(BaseSettings, WorkDocument):
         default_factory=notify_from_env, description="Notifications (WORKFLOW_NOTIFY_SLACK_*)."
     )
 
+    #: Results of the record this Work was built from that were too large to keep
+    #: in ``results``: sent back unchanged by ``update()`` unless ``results`` is set.
+    _withheld_results: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then environment and secrets without ``http``, then defaults."""
+        return (
+            init_settings,
+            _Without(settings_cls, env_settings, RUNTIME_FIELDS),
+            _Without(settings_cls, dotenv_settings, RUNTIME_FIELDS),
+            _Without(settings_cls, file_secret_settings, RUNTIME_FIELDS),
+        )
+
+    @field_validator("http")
+    @classmethod
+    def _http_is_a_context(cls, http: Any) -> Any:
+        from workflow.http.context import HTTPContext
+
+        if http is not None and not isinstance(http, HTTPContext):
+            raise ValueError(
+                f"must be a workflow.http.HTTPContext or None, not {type(http).__name__}"
+            )
+        return http
+
     @field_validator("results")
     @classmethod
     def _results_fit(cls, results: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -185,14 +222,14 @@ class Work(BaseSettings, WorkDocument):
             return None
         size = json_size(results)
         if size > RESULTS_LIMIT_BYTES:
-            warnings.warn(
-                f"results are {size} bytes of JSON, over the {RESULTS_LIMIT_BYTES} byte "
-                "limit; they are not kept on the Work (store large outputs as products)",
-                UserWarning,
-                stacklevel=2,
-            )
+            _warn_results(size, "store large outputs as products")
             return None
         return results
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "results":
+            self._withheld_results = None  # results set anew replace what was withheld
+        super().__setattr__(name, value)
 
     @model_validator(mode="after")
     def _site_in_workspace(self) -> Work:
@@ -208,13 +245,32 @@ class Work(BaseSettings, WorkDocument):
     # ------------------------------------------------------------------ payload
     @property
     def payload(self) -> dict[str, Any]:
-        """The document sent to buckets: every field but workspace, token and http."""
-        return self.model_dump(mode="json")
+        """The document sent to buckets: every field but workspace, token and http.
+
+        Results withheld from a record too large to keep (see ``from_dict``) are
+        sent back as they came, so an ``update()`` never erases them.
+        """
+        payload = self.model_dump(mode="json")
+        if self._withheld_results is not None and payload.get("results") is None:
+            payload["results"] = self._withheld_results
+        return payload
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> Work:
-        """Build a Work from a document, e.g. one returned by buckets."""
-        return cls(**payload)
+        """Build a Work from a document, e.g. one returned by buckets.
+
+        Results over the limit (4 MiB of JSON) are not kept in ``results``
+        (a warning names their size); ``update()`` sends them back unchanged
+        unless ``results`` is given a new value.
+        """
+        results = payload.get("results")
+        size = json_size(results) if isinstance(results, dict) else 0
+        if size <= RESULTS_LIMIT_BYTES:
+            return cls(**payload)
+        _warn_results(size, "update() sends them back unchanged")
+        work = cls(**{**payload, "results": None})
+        work._withheld_results = results
+        return work
 
     @classmethod
     def from_json(cls, text: str) -> Work:
@@ -295,6 +351,46 @@ class Work(BaseSettings, WorkDocument):
         if self.id is None:
             raise ValueError("id: this Work has not been deposited, so there is nothing to delete")
         return self._context(None, None).buckets.delete_ids([self.id])
+
+
+def _warn_results(size: int, advice: str) -> None:
+    warnings.warn(
+        f"results are {size} bytes of JSON, over the {RESULTS_LIMIT_BYTES} byte "
+        f"limit; they are not kept in Work.results ({advice})",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+#: Fields of ``Work`` that hold live objects: never read from the environment or secrets.
+RUNTIME_FIELDS = frozenset({"http"})
+
+
+class _Without(PydanticBaseSettingsSource):
+    """A settings source that leaves out some fields (the live objects) of another."""
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        source: PydanticBaseSettingsSource,
+        fields: frozenset[str],
+    ) -> None:
+        super().__init__(settings_cls)
+        self.source, self.fields = source, fields
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def _set_current_state(self, state: dict[str, Any]) -> None:
+        super()._set_current_state(state)
+        self.source._set_current_state(state)
+
+    def _set_settings_sources_data(self, states: dict[str, dict[str, Any]]) -> None:
+        super()._set_settings_sources_data(states)
+        self.source._set_settings_sources_data(states)
+
+    def __call__(self) -> dict[str, Any]:
+        return {key: value for key, value in self.source().items() if key not in self.fields}
 
 
 def document_path(path: Path | str) -> WorkDocument:

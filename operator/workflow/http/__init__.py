@@ -10,6 +10,7 @@ from workflow.http.context import HTTPContext
 from workflow.http.errors import (
     BucketsError,
     ConfigurationError,
+    Conflict,
     ConnectError,
     Forbidden,
     InvalidRequest,
@@ -29,6 +30,7 @@ __all__ = [
     "Buckets",
     "BucketsError",
     "ConfigurationError",
+    "Conflict",
     "ConnectError",
     "Forbidden",
     "HTTPContext",

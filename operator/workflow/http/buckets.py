@@ -342,9 +342,13 @@ class Buckets(_Base):
         query = operations.withdraw_filter(pipeline, event, site, priority, user, tags, parent)
         return self._run(operations.withdraw(query))
 
-    def update(self, works: Sequence[Work]) -> bool:
-        """Overwrite the stored works that have these ids with these documents."""
-        return self._run(operations.update(works))
+    def update(self, works: Sequence[Work], *, guarded: bool = False) -> bool:
+        """Overwrite the stored works that have these ids with these documents.
+
+        ``guarded``: only if no stored work is further along (a later attempt, or
+        this attempt already ended); otherwise ``Conflict`` and nothing is written.
+        """
+        return self._run(operations.update(works, guarded))
 
     def get(self, work_id: str) -> dict[str, Any]:
         """The stored document of one work; ``NotFound`` if there is none with that id."""
@@ -482,9 +486,9 @@ class AsyncBuckets(_Base):
         query = operations.withdraw_filter(pipeline, event, site, priority, user, tags, parent)
         return await self._run(operations.withdraw(query))
 
-    async def update(self, works: Sequence[Work]) -> bool:
+    async def update(self, works: Sequence[Work], *, guarded: bool = False) -> bool:
         """See ``Buckets.update``."""
-        return await self._run(operations.update(works))
+        return await self._run(operations.update(works, guarded))
 
     async def get(self, work_id: str) -> dict[str, Any]:
         """See ``Buckets.get``."""

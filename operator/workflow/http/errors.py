@@ -9,6 +9,7 @@ Callers usually need to tell three situations apart, so each has its branch::
     │   └── Unreachable           none of the configured base URLs answered
     ├── StatusError               the server answered with an error status
     │   ├── InvalidRequest        400, 409, 422: the server rejected what was sent
+    │   │   └── Conflict          409: the stored record is newer than what was sent
     │   ├── Unauthorized          401: no token, or a token the server does not know
     │   ├── Forbidden             403: the token may not do this
     │   ├── NotFound              404
@@ -31,6 +32,7 @@ import httpx
 __all__ = [
     "BucketsError",
     "ConfigurationError",
+    "Conflict",
     "ConnectError",
     "Forbidden",
     "InvalidRequest",
@@ -138,6 +140,10 @@ class InvalidRequest(StatusError):
     """The server rejected what was sent (400, 409 or 422); sending it again will not help."""
 
 
+class Conflict(InvalidRequest):
+    """409: buckets holds a newer record than the one sent (a guarded update); nothing changed."""
+
+
 class Unauthorized(StatusError):
     """401: the server wants a token, or does not know the one sent."""
 
@@ -169,7 +175,7 @@ _BY_STATUS: dict[int, type[StatusError]] = {
     401: Unauthorized,
     403: Forbidden,
     404: NotFound,
-    409: InvalidRequest,
+    409: Conflict,
     422: InvalidRequest,
 }
 

@@ -165,7 +165,7 @@ def withdraw(query: dict[str, Any]) -> Plan[dict[str, Any] | None]:
     return _expect(reply, dict, "a work object or null")
 
 
-def update(works: Sequence[Mapping[str, Any] | BaseModel]) -> Plan[bool]:
+def update(works: Sequence[Mapping[str, Any] | BaseModel], guarded: bool = False) -> Plan[bool]:
     documents = [document(work) for work in works]
     if not documents:
         return True
@@ -175,7 +175,8 @@ def update(works: Sequence[Mapping[str, Any] | BaseModel]) -> Plan[bool]:
             f"update needs the id of every work; works at positions {missing} have none "
             "(deposit them first)"
         )
-    reply = yield Call("PUT", "/work", Replay.ALWAYS, body=documents)
+    params = [("guard", "attempt")] if guarded else []
+    reply = yield Call("PUT", "/work", Replay.ALWAYS, body=documents, params=params)
     return bool(reply)
 
 

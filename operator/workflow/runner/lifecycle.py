@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from workflow.definitions.work import WorkDocument
 from workflow.http.buckets import Buckets
-from workflow.http.errors import BucketsError
+from workflow.http.errors import BucketsError, Conflict
 from workflow.runner.execute import DEFAULT_GRACE, Outcome, execute
 
 __all__ = [
@@ -207,10 +207,23 @@ def write_termination_log(summary: Mapping[str, Any], path: Path | None) -> None
 
 # --------------------------------------------------------------------------- attempt
 def _record(buckets: Buckets | None, work: WorkDocument, stage: str) -> bool | None:
+    """Write ``work`` to its buckets record, guarded: never over a newer record (see below).
+
+    buckets refuses (``Conflict``) a record that is further along than this
+    one: a later attempt, or this attempt already ended when this is its
+    start. A start record delayed past the outcome (retries of a slow
+    request, a pod of an old attempt still running) is thereby dropped
+    instead of turning a finished Work back into a running one.
+    """
     if buckets is None or not work.id:
         return None
     try:
-        buckets.update([work.model_dump(mode="json")])
+        buckets.update([work.model_dump(mode="json")], guarded=True)
+    except Conflict as error:
+        logger.warning(
+            "buckets holds newer news of work %s than this %s: %s", work.id, stage, error
+        )
+        return False
     except BucketsError as error:
         logger.error("could not record the %s of work %s in buckets: %s", stage, work.id, error)
         return False
@@ -232,15 +245,17 @@ def attempt(
     """Run one attempt of ``work``, record it, and write its summary to ``termination_log``.
 
     ``withdrawn`` says buckets already marked the Work running (a withdraw did);
-    otherwise a Work with an id that is not yet running is marked running in
-    buckets before it starts. ``timeout`` replaces the Work's own. Without
+    otherwise a Work with an id is marked running in buckets, with its attempt
+    and start time, before it starts, even when the document given says
+    ``running`` already (the operator's Jobs carry such documents, and buckets
+    has not heard of the attempt yet). ``timeout`` replaces the Work's own. Without
     ``buckets`` (it did not answer when the runner started), ``reconnect`` is
     tried again once the Work has ended, so that an outage at the start does
     not lose an outcome that could be recorded at the end.
     """
     document = WorkDocument.model_validate(work.model_dump(mode="json"))
     document.attempt = max(document.attempt, 1)
-    needs_start_record = not withdrawn and document.status != "running"
+    needs_start_record = not withdrawn
     document.status = "running"
     document.start = time.time()
     document.stop = None

@@ -61,10 +61,14 @@ def test_buckets_benchmarks_complete_and_never_hand_out_a_work_twice(tmp_path: P
 
 @pytest.mark.cluster
 def test_operator_benchmarks_complete_on_the_local_control_plane(tmp_path: Path) -> None:
-    reports = run_quick(["operator_throughput", "operator_scale"], tmp_path, timeout=500)
+    reports = run_quick(
+        ["operator_throughput", "operator_scale", "buckets_running"], tmp_path, timeout=600
+    )
     figures = {f["name"]: f for f in reports["operator_throughput"]["figures"]}
     assert figures["N=5: Works → Jobs created"]["ceiling"] > 0
     assert figures["N=5: apiserver writes per Work"]["value"] > 0
+    running = reports["buckets_running"]
+    assert running["details"]["works"] == 3 and not running["details"]["never_shown_running"]
 
 
 @pytest.mark.cluster

@@ -35,7 +35,10 @@ def test_servers_starting_together_create_the_schema_once(postgres_database: str
         tables = connection.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
         ).fetchall()
-    assert tables == [("queue",), ("work_counts",), ("works",)]
+    assert tables == [("queue",), ("schema_migrations",), ("work_counts",), ("works",)]
+    with psycopg.connect(postgres_database) as connection:
+        versions = connection.execute("SELECT version, count(*) FROM schema_migrations GROUP BY 1")
+        assert {count for _, count in versions} == {1}
 
 
 def test_the_store_vacuums_its_queue_after_many_claims(postgres_database: str) -> None:
@@ -139,7 +142,9 @@ def test_counts_are_seeded_for_works_stored_before_the_counts_existed(
 
     asyncio.run(deposit_then_forget_the_counts())
     with psycopg.connect(postgres_database, autocommit=True) as connection:
+        # A database from before the counts, and before versioned migrations.
         connection.execute("DROP TABLE work_counts")
+        connection.execute("DROP TABLE schema_migrations")
 
     async def reopen() -> dict[str, int]:
         store = PostgresStore(postgres_database, pool_size=2)

@@ -41,10 +41,6 @@ ENSURE_HELM = ROOT / "hack" / "ensure-helm.sh"
 HELM_VERSION = "v4.1.4"
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
 def find_helm() -> str | None:
     explicit = os.environ.get("WORKFLOW_HELM")
     if explicit:

@@ -66,6 +66,8 @@ def test_works_survive_the_operator_killed_at_fifty_random_points(
         return applied
 
     kills: Counter[str] = Counter()
+    #: Runs whose crash point did not fire in time: killed from outside, not counted as kills.
+    unfired: Counter[str] = Counter()
     operator = None
     began = time.monotonic()
     while sum(kills.values()) < wanted:
@@ -95,7 +97,12 @@ def test_works_survive_the_operator_killed_at_fifty_random_points(
             code = operator.wait_exit(CRASH_WAIT)
         except subprocess.TimeoutExpired:
             operator.kill()
-            kills["at a random moment (crash point not reached)"] += 1
+            unfired[point] += 1
+            assert sum(unfired.values()) <= wanted, (
+                f"seed {seed}: crash points did not fire within {CRASH_WAIT} s "
+                f"{sum(unfired.values())} times ({dict(unfired)}), against "
+                f"{sum(kills.values())} kills: is WORKFLOW_OPERATOR_CRASH_AT honoured?"
+            )
             continue
         assert code == -9, (
             f"the operator exited with {code}, not by its crash point:\n" + (operator.log()[-4000:])
@@ -103,6 +110,11 @@ def test_works_survive_the_operator_killed_at_fifty_random_points(
         kills[point] += 1
 
     killed_for = time.monotonic() - began
+    never = [point for point in POINTS if not kills[point]]
+    assert not never, (
+        f"seed {seed}: crash points that never fired: {never} (runs that did not reach "
+        f"their point: {dict(unfired)}; kills: {dict(kills)})"
+    )
     assert operator is not None
     operator.start(WORKFLOW_OPERATOR_CRASH_AT="")
     deadline = time.monotonic() + 420
@@ -122,7 +134,8 @@ def test_works_survive_the_operator_killed_at_fifty_random_points(
         f"\nseed {seed}: {survived} operator kills over {len(planned)} Works in "
         f"{killed_for:.0f} s, then settled in {time.monotonic() - began - killed_for:.0f} s; "
         f"lost {len(result.lost)}, duplicated {len(result.duplicated)}, "
-        f"wrong {len(result.wrong)}\nkills by point: {dict(sorted(kills.items()))}"
+        f"wrong {len(result.wrong)}\nkills by point: {dict(sorted(kills.items()))}; "
+        f"crash point not reached in time (killed, not counted): {dict(sorted(unfired.items()))}"
     )
     assert not result.problems(), (
         f"seed {seed}:\n" + "\n".join(result.problems()) + "\n" + operator.log()[-3000:]

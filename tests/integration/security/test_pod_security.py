@@ -21,6 +21,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from fixtures.skipping import skip
 from workflow.controller.settings import OperatorSettings
 
 pytestmark = pytest.mark.integration
@@ -143,7 +144,7 @@ def confined_run(work: dict, buckets_url: str, tmp_path) -> tuple[int, dict, str
 
 def test_the_runner_needs_nothing_more_than_the_pods_give_it(buckets_sqlite, tmp_path, figures):
     if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("setpriv")):
-        pytest.skip("needs root, unshare and setpriv to confine the runner")
+        skip("needs root, unshare and setpriv to confine the runner")
     writes_results = (
         "import json, os, pathlib; pathlib.Path('/tmp/out.txt').write_text('x'); "
         "json.dump({'results': {'n': 3}, 'products': ['/tmp/out.txt']}, "

@@ -110,9 +110,8 @@ def test_a_running_pod_makes_the_work_running_with_its_start_time():
     step = plan(observe(status, jobs=[job(1)], pods=[pod(1)]), SETTINGS)
     assert step.status.phase == "running" and step.status.start == NOW - 3
     assert condition(step.status).reason == "Running"
-    # The runner records its own start in buckets; a "running" write from the operator
-    # could land after the runner's outcome and undo it.
-    assert not step.sync
+    # buckets is told at once (guarded by attempt: it never lands over the outcome).
+    assert step.sync
 
 
 def test_a_complete_job_is_a_success_with_the_runner_results():
@@ -141,6 +140,36 @@ def test_results_over_the_cap_stay_in_buckets_and_are_marked_truncated():
     )
     assert step.status.results is None
     assert step.status.resultsTruncated is True and step.status.resultsBytes > 100
+
+
+def test_history_records_the_works_own_exit_code_beside_the_runners_reason():
+    # The command exited 3; the runner (the container) exits 1 for any failed Work.
+    summary = {"status": "failure", "reason": "Error", "message": "exit code 3", "exitCode": 3}
+    status = deposited(attempt=1, job="w-a1", phase="running")
+    step = plan(
+        observe(
+            status,
+            jobs=[job(1, "Failed", "BackoffLimitExceeded")],
+            pods=[pod(1, "Failed", summary, exit_code=1)],
+        ),
+        SETTINGS,
+    )
+    record = step.status.history[-1]
+    assert (record.exitCode, record.reason) == (3, "Error")
+
+
+def test_history_keeps_the_containers_exit_code_when_the_runner_could_not_report():
+    status = deposited(attempt=1, job="w-a1", phase="running")
+    step = plan(
+        observe(
+            status,
+            jobs=[job(1, "Failed", "BackoffLimitExceeded")],
+            pods=[pod(1, "Failed", exit_code=137)],
+        ),
+        SETTINGS,
+    )
+    record = step.status.history[-1]
+    assert (record.exitCode, record.reason) == (137, "Killed")
 
 
 def test_a_failed_attempt_with_retries_left_waits_the_backoff_then_runs_again():

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from workflow import RESULTS_LIMIT_BYTES
 from workflow.definitions.work import Work, WorkDocument, document_path, json_size
+from workflow.http.context import HTTPContext
 
 #: A made-up token; tests check that it never leaks.
 FAKE_TOKEN = "super-secret"
@@ -267,7 +268,9 @@ def test_token_is_never_shown_or_sent(workspace: Path) -> None:
 
 # --------------------------------------------------------------------------- payload
 def test_payload_leaves_out_workspace_token_http_and_strategy(workspace: Path) -> None:
-    work = make(token=FAKE_TOKEN, http=object(), config={"strategy": "relaxed"})
+    context = HTTPContext(baseurl="http://buckets.test")
+    work = make(token=FAKE_TOKEN, http=context, config={"strategy": "relaxed"})
+    assert work.http is context
     payload = work.payload
     assert not {"workspace", "token", "http"} & set(payload)
     assert "strategy" not in payload["config"]
@@ -302,6 +305,42 @@ def test_results_assigned_over_the_limit_are_dropped_too(workspace: Path) -> Non
     with pytest.warns(UserWarning, match="over the"):
         work.results = {"blob": "y" * (RESULTS_LIMIT_BYTES + 1)}
     assert work.results is None
+
+
+def test_results_over_4_mib_in_a_stored_record_are_sent_back_unchanged(workspace: Path) -> None:
+    big = {"blob": "x" * RESULTS_LIMIT_BYTES}
+    record = {**make(id="w1", status="success").payload, "results": big}
+    with pytest.warns(UserWarning, match="update\\(\\) sends them back unchanged"):
+        work = Work.from_dict(record)
+    assert work.results is None
+    assert work.payload["results"] == big
+    work.status = "failure"
+    assert work.payload["results"] == big
+
+
+def test_results_set_anew_replace_the_withheld_ones(workspace: Path) -> None:
+    record = {**make(id="w1").payload, "results": {"blob": "x" * RESULTS_LIMIT_BYTES}}
+    with pytest.warns(UserWarning):
+        work = Work.from_dict(record)
+    work.results = {"small": 1}
+    assert work.payload["results"] == {"small": 1}
+    work.results = None
+    assert work.payload["results"] is None
+
+
+# --------------------------------------------------------------------------- http
+def test_http_is_never_read_from_the_environment(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKFLOW_HTTP", "x")
+    assert make().http is None
+
+
+def test_http_refuses_anything_but_an_http_context_naming_the_field(workspace: Path) -> None:
+    with pytest.raises(ValidationError) as caught:
+        make(http="x")
+    assert caught.value.errors()[0]["loc"] == ("http",)
+    assert "HTTPContext" in str(caught.value)
 
 
 # --------------------------------------------------------------------------- round trips

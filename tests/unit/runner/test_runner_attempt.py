@@ -64,11 +64,32 @@ def test_a_withdrawn_work_is_only_recorded_once_it_ended() -> None:
     assert [record["status"] for record in puts(script)] == ["success"]
 
 
-def test_an_attempt_number_already_set_is_kept() -> None:
+def test_a_work_handed_over_as_running_is_still_recorded_as_started_with_its_attempt() -> None:
+    # The operator's Job carries a document that already says running: buckets has
+    # not heard of the attempt yet, so the runner records its start all the same.
     script = Script(default=answer(body=True))
     done = attempt(document(id="w1", status="running", attempt=3), buckets=buckets_on(script))
     assert done.work.attempt == 3
-    assert [record["attempt"] for record in puts(script)] == [3]
+    started, finished = puts(script)
+    assert (started["status"], started["attempt"], started["stop"]) == ("running", 3, None)
+    assert started["start"] is not None
+    assert (finished["status"], finished["attempt"]) == ("success", 3)
+
+
+def test_every_record_the_runner_sends_is_guarded_by_attempt() -> None:
+    script = Script(default=answer(body=True))
+    attempt(document(id="w1", status="queued"), buckets=buckets_on(script))
+    guards = [r.url.params.get_list("guard") for r in script.requests if r.method == "PUT"]
+    assert guards == [["attempt"], ["attempt"]]
+
+
+def test_a_start_record_buckets_refuses_as_stale_does_not_stop_the_attempt() -> None:
+    script = Script(
+        [answer(409, {"detail": "attempt: work 'w1' holds attempt 2 running"})],
+        default=answer(body=True),
+    )
+    done = attempt(document(id="w1", status="running", attempt=1), buckets=buckets_on(script))
+    assert done.outcome.succeeded and done.recorded is True
 
 
 def test_a_work_without_id_is_run_but_not_recorded() -> None:

@@ -1,7 +1,7 @@
 """Where buckets keeps works: one interface (``Store``), an SQLite and a PostgreSQL store."""
 
 from workflow.buckets.settings import BucketsSettings
-from workflow.buckets.stores.base import COUNT_KEYS, Store, UnknownWorksError
+from workflow.buckets.stores.base import COUNT_KEYS, StaleWorksError, Store, UnknownWorksError
 
 
 def make_store(settings: BucketsSettings) -> Store:
@@ -15,4 +15,4 @@ def make_store(settings: BucketsSettings) -> Store:
     return PostgresStore(settings.database, pool_size=settings.pool_size)
 
 
-__all__ = ["COUNT_KEYS", "Store", "UnknownWorksError", "make_store"]
+__all__ = ["COUNT_KEYS", "StaleWorksError", "Store", "UnknownWorksError", "make_store"]

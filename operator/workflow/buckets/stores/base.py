@@ -21,6 +21,14 @@ Both stores keep the same two tables:
     vacuumed quickly, and a claim never walks past works that are already
     running or finished.
 
+Guarded updates (``update(..., guarded=True)``, ``PUT /work?guard=attempt``)
+are refused, whole, when a stored work is further along than the document
+meant to replace it (``progress``): a later attempt, or the same attempt
+already ended when the document only starts it. The check and the write
+happen in one transaction holding the works' rows, so a start record that
+arrives late can never overwrite the outcome of its attempt, nor an old
+attempt the record of a newer one.
+
 Invariant: a work has a ``queue`` row exactly when its status is ``queued``
 and it has no owner. A managed work is therefore never claimed by a withdraw,
 whatever its status, and the audits (re-queue failed, expire running) leave
@@ -103,6 +111,60 @@ class UnknownWorksError(LookupError):
         super().__init__(f"{noun} {shown}{more} does not exist; nothing was updated")
 
 
+#: Stages of an attempt, in order (see ``progress``).
+STAGES = ("waiting", "running", "ended")
+
+
+def progress(attempt: Any, status: Any, stop: Any) -> tuple[int, int]:
+    """How far a work's record is: (attempt, stage), compared as a tuple.
+
+    The stage is ``ended`` (2) once the attempt has a ``stop`` time or a final
+    status, ``running`` (1) while it runs, else ``waiting`` (0). Every write
+    that ends an attempt sets ``stop`` (the runner's outcome, the operator's
+    record of a failed attempt that is retried later, a deleted Work), so a
+    re-queued work keeps the progress of the attempt that ended.
+    """
+    number = attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 0
+    if stop is not None or status in ("success", "failure"):
+        return number, 2
+    return number, 1 if status == "running" else 0
+
+
+def describe_progress(step: tuple[int, int]) -> str:
+    """``attempt 2 running``."""
+    return f"attempt {step[0]} {STAGES[step[1]]}"
+
+
+class StaleWorksError(Exception):
+    """A guarded update would have written over newer records; nothing was written."""
+
+    def __init__(self, stale: Sequence[tuple[str, tuple[int, int], tuple[int, int]]]) -> None:
+        self.ids = [work_id for work_id, _, _ in stale]
+        described = "; ".join(
+            f"work {work_id!r} holds {describe_progress(stored)}, newer than the "
+            f"{describe_progress(sent)} sent"
+            for work_id, stored, sent in stale[:10]
+        )
+        more = f" and {len(stale) - 10} more" if len(stale) > 10 else ""
+        super().__init__(
+            f"attempt: {described}{more}; a guarded update (guard=attempt) never writes an "
+            "older attempt, or the start of an attempt that ended, over a newer record; "
+            "nothing was updated"
+        )
+
+
+def stale_works(
+    documents: Mapping[str, Mapping[str, Any]], stored: Mapping[str, tuple[int, int]]
+) -> list[tuple[str, tuple[int, int], tuple[int, int]]]:
+    """The works whose ``stored`` progress is beyond that of the document sent for them."""
+    stale = []
+    for work_id, document in documents.items():
+        sent = progress(document.get("attempt"), document.get("status"), document.get("stop"))
+        if work_id in stored and stored[work_id] > sent:
+            stale.append((work_id, stored[work_id], sent))
+    return stale
+
+
 def dump(document: Mapping[str, Any]) -> str:
     """Compact JSON text of a document, as stored."""
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -183,12 +245,16 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def update(self, documents: Sequence[Mapping[str, Any]]) -> None:
+    async def update(
+        self, documents: Sequence[Mapping[str, Any]], *, guarded: bool = False
+    ) -> None:
         """Replace stored works by id in one transaction.
 
         A work's owner is kept: a managed work stays managed and out of the
         queue whatever its new status. Raises ``UnknownWorksError`` (and
-        writes nothing) if any id is unknown.
+        writes nothing) if any id is unknown. With ``guarded``, raises
+        ``StaleWorksError`` (and writes nothing) if any stored work is further
+        along than its document (see ``progress``).
         """
 
     @abstractmethod

@@ -16,6 +16,9 @@ Managed works (``owner`` set, see ``base``) are inserted by
 ``REQUEUE_FAILED`` and ``EXPIRE_RUNNING`` all require ``owner IS NULL``, so
 the claim statements need no check of their own.
 
+The schema is made and upgraded by the numbered migrations in
+``migrations/postgres`` when the store opens.
+
 Status counts come from ``work_counts``, which statement-level triggers on
 ``works`` keep exact (see ``PostgresStore.counts``): counting a million works
 on every ``/status`` would take about 100 ms.
@@ -27,7 +30,8 @@ of ten walked ``works_creation_id`` and read every row to test its pipeline:
 skipping 5,000 of them at 1M works took 23 ms of database time at best
 (98 ms when each skipped document was also converted, see ``VIEW_PAGE``),
 against 1.4 ms with the index. Opening a database made before the index
-builds it once (about 2 s per million works, writes waiting meanwhile).
+builds it once (migration 4: about 2 s per million works, writes waiting
+meanwhile).
 """
 
 from __future__ import annotations
@@ -48,106 +52,21 @@ from workflow.buckets.stores.base import (
     QUEUE_COLUMNS,
     WORK_COLUMNS,
     Claimer,
+    StaleWorksError,
     Store,
     UnknownWorksError,
     counts_of,
+    progress,
     row_of,
     split_pipelines,
+    stale_works,
 )
 from workflow.buckets.stores.claiming import Claims
+from workflow.buckets.stores.migrations.postgres import migrate
 
-#: Advisory lock key held while creating the schema, so processes starting together agree.
-SCHEMA_LOCK = 0x6275636B657473  # "buckets"
 #: Claims after which a server process vacuums the queue itself (see ``_maybe_vacuum``).
 VACUUM_EVERY_CLAIMS = 5_000
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS works (
-    id text COLLATE "C" PRIMARY KEY,
-    pipeline text COLLATE "C" NOT NULL,
-    status text COLLATE "C" NOT NULL,
-    priority smallint NOT NULL,
-    creation double precision NOT NULL,
-    site text COLLATE "C" NOT NULL,
-    "user" text COLLATE "C" NOT NULL,
-    doc jsonb NOT NULL,
-    owner text COLLATE "C"
-) WITH (
-    fillfactor = 80,
-    autovacuum_vacuum_scale_factor = 0.02,
-    autovacuum_vacuum_threshold = 1000,
-    autovacuum_vacuum_cost_delay = 0
-);
-CREATE INDEX IF NOT EXISTS works_pipeline_status ON works (pipeline, status);
-CREATE INDEX IF NOT EXISTS works_status_creation ON works (status, creation);
-CREATE INDEX IF NOT EXISTS works_creation_id ON works (creation, id);
-CREATE INDEX IF NOT EXISTS works_pipeline_creation_id ON works (pipeline, creation, id);
-CREATE INDEX IF NOT EXISTS works_site ON works (site);
-CREATE INDEX IF NOT EXISTS works_user ON works ("user");
-CREATE TABLE IF NOT EXISTS queue (
-    id text COLLATE "C" PRIMARY KEY REFERENCES works (id) ON DELETE CASCADE,
-    pipeline text COLLATE "C" NOT NULL,
-    priority smallint NOT NULL,
-    creation double precision NOT NULL,
-    site text COLLATE "C" NOT NULL,
-    "user" text COLLATE "C" NOT NULL
-) WITH (
-    autovacuum_vacuum_scale_factor = 0,
-    autovacuum_vacuum_threshold = 1000,
-    autovacuum_vacuum_insert_scale_factor = 0,
-    autovacuum_vacuum_insert_threshold = 1000,
-    autovacuum_analyze_scale_factor = 0,
-    autovacuum_analyze_threshold = 1000,
-    autovacuum_vacuum_cost_delay = 0
-);
-CREATE INDEX IF NOT EXISTS queue_claim ON queue (pipeline, priority DESC, creation, id);
-CREATE TABLE IF NOT EXISTS work_counts (
-    pipeline text COLLATE "C" NOT NULL,
-    status text COLLATE "C" NOT NULL,
-    n bigint NOT NULL
-);
-CREATE INDEX IF NOT EXISTS work_counts_pipeline ON work_counts (pipeline);
-CREATE OR REPLACE FUNCTION buckets_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO work_counts (pipeline, status, n)
-    SELECT pipeline, status, count(*) FROM new_rows GROUP BY pipeline, status;
-    RETURN NULL;
-END $$;
-CREATE OR REPLACE FUNCTION buckets_count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO work_counts (pipeline, status, n)
-    SELECT pipeline, status, -count(*) FROM old_rows GROUP BY pipeline, status;
-    RETURN NULL;
-END $$;
-CREATE OR REPLACE FUNCTION buckets_count_updated() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO work_counts (pipeline, status, n)
-    SELECT pipeline, status, sum(n) FROM (
-        SELECT pipeline, status, 1 AS n FROM new_rows
-        UNION ALL SELECT pipeline, status, -1 FROM old_rows
-    ) AS changes GROUP BY pipeline, status HAVING sum(n) <> 0;
-    RETURN NULL;
-END $$;
-CREATE OR REPLACE FUNCTION buckets_count_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM work_counts;
-    RETURN NULL;
-END $$;
-CREATE OR REPLACE TRIGGER works_count_inserted AFTER INSERT ON works
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION buckets_count_inserted();
-CREATE OR REPLACE TRIGGER works_count_deleted AFTER DELETE ON works
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION buckets_count_deleted();
-CREATE OR REPLACE TRIGGER works_count_updated AFTER UPDATE ON works
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION buckets_count_updated();
-CREATE OR REPLACE TRIGGER works_count_truncated AFTER TRUNCATE ON works
-    FOR EACH STATEMENT EXECUTE FUNCTION buckets_count_truncated();
-"""
-#: Counts of the works already stored, for a database that had no ``work_counts`` yet.
-SEED_COUNTS = """
-INSERT INTO work_counts (pipeline, status, n)
-SELECT pipeline, status, count(*) FROM works GROUP BY pipeline, status
-"""
 #: Folds the count changes into one row per pipeline and status (safe to run concurrently).
 COMPACT_COUNTS = """
 WITH folded AS (DELETE FROM work_counts RETURNING pipeline, status, n)
@@ -238,6 +157,11 @@ WHERE id = ANY(%s) AND status = 'queued' AND owner IS NULL
 ON CONFLICT (id) DO UPDATE SET pipeline = EXCLUDED.pipeline, priority = EXCLUDED.priority,
     creation = EXCLUDED.creation, site = EXCLUDED.site, "user" = EXCLUDED."user"
 """
+#: Locks the listed works in id order; how far each is: id, attempt, status, stop.
+LOCK_PROGRESS = """
+SELECT id, (doc ->> 'attempt')::numeric::int, status, doc ->> 'stop' FROM works
+WHERE id = ANY(%s) ORDER BY id FOR UPDATE
+"""
 REQUEUE_FAILED = """
 WITH requeued AS (
     UPDATE works SET status = 'queued', doc = doc || '{"status": "queued"}'::jsonb
@@ -314,14 +238,8 @@ class PostgresStore(Store):
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30)
-        async with self.pool.connection() as connection, connection.transaction():
-            await connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-            cursor = await connection.execute("SELECT to_regclass('work_counts') IS NOT NULL")
-            row = await cursor.fetchone()
-            await connection.execute(SCHEMA)
-            if row is not None and not row[0]:
-                # Creating the triggers locked ``works`` against writes until this commits.
-                await connection.execute(SEED_COUNTS)
+        async with self.pool.connection() as connection:
+            await migrate(connection)
 
     async def close(self) -> None:
         await self.claims.drain()
@@ -408,7 +326,9 @@ class PostgresStore(Store):
 
         self._vacuum = asyncio.get_running_loop().create_task(vacuum())
 
-    async def update(self, documents: Sequence[Mapping[str, Any]]) -> None:
+    async def update(
+        self, documents: Sequence[Mapping[str, Any]], *, guarded: bool = False
+    ) -> None:
         latest = {document["id"]: document for document in documents}
         if not latest:
             return
@@ -418,10 +338,14 @@ class PostgresStore(Store):
         columns = _columns([row_of(latest[work_id]) for work_id in ids])
         async with self.pool.connection() as connection, connection.transaction():
             await self._lock(connection, "queue", ids)
-            found = await self._lock(connection, "works", ids)
+            # The rows stay locked until the commit: what is compared is what is replaced.
+            cursor = await connection.execute(LOCK_PROGRESS, (ids,))
+            found = {row[0]: progress(*row[1:]) for row in await cursor.fetchall()}
             missing = [work_id for work_id in ids if work_id not in found]
             if missing:
                 raise UnknownWorksError([work_id for work_id in latest if work_id in missing])
+            if guarded and (stale := stale_works(latest, found)):
+                raise StaleWorksError(stale)
             await connection.execute(UPDATE_WORKS, columns)
             if waiting:
                 await connection.execute("DELETE FROM queue WHERE id = ANY(%s)", (waiting,))

@@ -9,6 +9,9 @@ wait up to the busy timeout.
 The file is in WAL mode, so reads run concurrently on their own threads and
 connections and never wait for the writer.
 
+The schema is made and upgraded by the numbered migrations in
+``migrations/sqlite`` when the store opens.
+
 Managed works (``owner`` set, see ``base``) are inserted by their own
 statement and never enqueued; ``ENQUEUE``, ``REQUEUE_FAILED`` and
 ``EXPIRE_RUNNING`` all require ``owner IS NULL``, so the claim statements
@@ -40,47 +43,23 @@ from workflow.buckets.stores.base import (
     QUEUE_COLUMNS,
     WORK_COLUMNS,
     Claimer,
+    StaleWorksError,
     Store,
     UnknownWorksError,
     counts_of,
+    progress,
     row_of,
     split_pipelines,
+    stale_works,
 )
 from workflow.buckets.stores.claiming import Claims
+from workflow.buckets.stores.migrations.sqlite import migrate
 from workflow.buckets.stores.serial import SerialThread
 
 T = TypeVar("T")
 
 #: Milliseconds a connection waits for another process's write lock.
 BUSY_TIMEOUT_MS = 30_000
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS works (
-    id TEXT PRIMARY KEY,
-    pipeline TEXT NOT NULL,
-    status TEXT NOT NULL,
-    priority INTEGER NOT NULL,
-    creation REAL NOT NULL,
-    site TEXT NOT NULL,
-    "user" TEXT NOT NULL,
-    doc TEXT NOT NULL,
-    owner TEXT
-);
-CREATE INDEX IF NOT EXISTS works_pipeline_status ON works (pipeline, status);
-CREATE INDEX IF NOT EXISTS works_status_creation ON works (status, creation);
-CREATE INDEX IF NOT EXISTS works_creation_id ON works (creation, id);
-CREATE INDEX IF NOT EXISTS works_site ON works (site);
-CREATE INDEX IF NOT EXISTS works_user ON works ("user");
-CREATE TABLE IF NOT EXISTS queue (
-    id TEXT PRIMARY KEY REFERENCES works (id) ON DELETE CASCADE,
-    pipeline TEXT NOT NULL,
-    priority INTEGER NOT NULL,
-    creation REAL NOT NULL,
-    site TEXT NOT NULL,
-    "user" TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS queue_claim ON queue (pipeline, priority DESC, creation, id);
-"""
 
 #: Inserts an ordinary work (owner NULL); ``ENQUEUE`` then queues it.
 INSERT_WORK = """
@@ -124,6 +103,11 @@ RETURNING id, doc
 UPDATE_WORK = """
 UPDATE works SET pipeline = ?, status = ?, priority = ?, creation = ?, site = ?, "user" = ?, doc = ?
 WHERE id = ?
+"""
+#: How far each listed work is: id, attempt, status, stop (see ``base.progress``).
+STORED_PROGRESS = """
+SELECT id, json_extract(doc, '$.attempt'), status, json_extract(doc, '$.stop') FROM works
+WHERE id IN (SELECT value FROM json_each(?))
 """
 REQUEUE_FAILED = """
 UPDATE works SET status = 'queued', doc = json_set(doc, '$.status', 'queued')
@@ -213,7 +197,7 @@ class SQLiteStore(Store):
 
         def create() -> sqlite3.Connection:
             connection = connect(self.path)
-            connection.executescript(SCHEMA)
+            migrate(connection)
             return connection
 
         self._writer.start()
@@ -296,23 +280,25 @@ class SQLiteStore(Store):
         key = (select, json.dumps([split[0] if split else None, clause.params], default=str))
         return functools.partial(self.claims.claim, key, claim_many)
 
-    async def update(self, documents: Sequence[Mapping[str, Any]]) -> None:
+    async def update(
+        self, documents: Sequence[Mapping[str, Any]], *, guarded: bool = False
+    ) -> None:
         latest = {document["id"]: document for document in documents}
         rows = [(*row_of(doc)[1:], work_id) for work_id, doc in latest.items()]
         ids = json.dumps(list(latest))
 
         def replace(connection: sqlite3.Connection) -> None:
+            # BEGIN IMMEDIATE holds the write lock from here: what is read is what is replaced.
             with transaction(connection):
                 found = {
-                    row[0]
-                    for row in connection.execute(
-                        "SELECT id FROM works WHERE id IN (SELECT value FROM json_each(?))",
-                        (ids,),
-                    )
+                    row[0]: progress(*row[1:])
+                    for row in connection.execute(STORED_PROGRESS, (ids,))
                 }
                 missing = [work_id for work_id in latest if work_id not in found]
                 if missing:
                     raise UnknownWorksError(missing)
+                if guarded and (stale := stale_works(latest, found)):
+                    raise StaleWorksError(stale)
                 connection.executemany(UPDATE_WORK, rows)
                 connection.execute(
                     "DELETE FROM queue WHERE id IN (SELECT value FROM json_each(?))", (ids,)
