@@ -9,4 +9,5 @@ pytest_plugins = [
     "fixtures.cluster",
     "fixtures.operator",
     "fixtures.figures",
+    "fixtures.upstream",
 ]

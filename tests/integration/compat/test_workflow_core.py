@@ -12,84 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fixtures.skipping import skip
-
 pytestmark = pytest.mark.integration
 
-VERSION = "1.12.3"
 SCENARIOS = Path(__file__).with_name("workflow_core_scenarios.py")
-
-
-def cache_folder() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "workflow-tests"
-
-
-def _works(python: Path) -> bool:
-    if not python.exists():
-        return False
-    check = subprocess.run(
-        [
-            str(python),
-            "-c",
-            "from importlib.metadata import version; print(version('workflow-core'))",
-        ],
-        capture_output=True,
-        text=True,
-        env={key: value for key, value in os.environ.items() if key != "PYTHONPATH"},
-    )
-    return check.returncode == 0 and check.stdout.strip() == VERSION
-
-
-def _create(folder: Path) -> Path:
-    """A virtualenv with workflow-core at ``folder``, made beside it and moved in place."""
-    python = folder / "bin" / "python"
-    if _works(python):
-        return python
-    building = folder.with_name(folder.name + f".building-{os.getpid()}")
-    shutil.rmtree(building, ignore_errors=True)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    steps = [
-        [sys.executable, "-m", "venv", str(building)],
-        [
-            str(building / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            f"workflow-core=={VERSION}",
-        ],
-    ]
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            shutil.rmtree(building, ignore_errors=True)
-            raise RuntimeError(
-                f"`{' '.join(step)}` failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
-            )
-    shutil.rmtree(folder, ignore_errors=True)
-    building.rename(folder)
-    return python
-
-
-@pytest.fixture(scope="session")
-def workflow_core() -> Path:
-    """The Python of a virtualenv that has the public workflow-core client."""
-    folder = (
-        cache_folder() / f"workflow-core-{VERSION}-py{sys.version_info[0]}{sys.version_info[1]}"
-    )
-    try:
-        return _create(folder)
-    except (OSError, RuntimeError, subprocess.TimeoutExpired) as error:
-        skip(f"could not create the workflow-core {VERSION} virtualenv: {error}")
 
 
 @pytest.fixture

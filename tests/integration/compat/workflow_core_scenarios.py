@@ -129,7 +129,14 @@ def audit(pipeline: str) -> dict[str, Any]:
     return {"quiet": quiet, "counts": counts, "requeued": requeued}
 
 
+def one(work_id: str) -> dict[str, Any]:
+    """What the public client shows of one work (the argument is its id, not a pipeline)."""
+    [work] = HTTPContext().buckets.view({"id": work_id}, {})
+    return work
+
+
 SCENARIOS = {
+    "one": one,
     "deposit": deposit,
     "withdraw_order": withdraw_order,
     "withdraw_filters": withdraw_filters,
