@@ -338,3 +338,22 @@ def test_outside_the_watched_namespaces_the_policy_does_not_apply(policy, cluste
         assert refusal(kube, other, {**BASE, "image": "evil.example.com/x:1"}) is None
     finally:
         core.delete_namespace(other)
+
+
+def test_a_work_may_name_up_to_max_references_secrets_and_no_more(policy, cluster, kube, namespace):
+    """Each reference costs an authorizer check; the apiserver's cost budget bounds them."""
+    names = [f"s{i}" for i in range(17)]
+    secret_rule = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+                   "resourceNames": names}  # fmt: skip
+    grant(kube, namespace, "many", "carol", [*WORK_CREATOR_RULES, secret_rule])
+
+    def spec(count: int) -> dict[str, Any]:
+        env = [{"name": f"E{i}", "valueFrom": {"secretKeyRef": {"name": name, "key": "k"}}}
+               for i, name in enumerate(names[:count])]  # fmt: skip
+        return {**BASE, "env": env}
+
+    with as_user(cluster, "carol") as carol:
+        assert refusal(carol, namespace, spec(16)) is None
+        message = refusal(carol, namespace, spec(17))
+    assert message and "spec names 17 Secrets and ConfigMaps" in message, message
+    assert "admission.maxReferences" in message, message
