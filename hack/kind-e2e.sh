@@ -15,6 +15,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CLUSTER=${KIND_CLUSTER:-workflow-e2e}
 NAMESPACE=${NAMESPACE:-workflow}
+# Works run in their own namespace: the chart refuses the operator's (NAMESPACE).
+WORK_NAMESPACE=${WORK_NAMESPACE:-workflow-works}
 RELEASE=${RELEASE:-workflow}
 IMAGE_REPOSITORY=${IMAGE_REPOSITORY:-workflow.local/workflow}
 IMAGE_TAG=${IMAGE_TAG:-e2e}
@@ -37,7 +39,8 @@ cleanup() {
   local status=$?
   if [[ ${status} -ne 0 ]]; then
     echo "==> failed; the state of the release:" >&2
-    kubectl get all,works -n "${NAMESPACE}" -o wide >&2 || true
+    kubectl get all -n "${NAMESPACE}" -o wide >&2 || true
+    kubectl get jobs,pods,works -n "${WORK_NAMESPACE}" -o wide >&2 || true
     kubectl logs -n "${NAMESPACE}" -l "app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=operator" \
       --tail=100 >&2 || true
   fi
@@ -61,7 +64,8 @@ kubectl config use-context "kind-${CLUSTER}" >/dev/null
 echo "==> loading the image into ${CLUSTER}"
 kind load docker-image "${IMAGE_REPOSITORY}:${IMAGE_TAG}" --name "${CLUSTER}"
 
-echo "==> installing the chart as ${RELEASE} in ${NAMESPACE}"
+echo "==> installing the chart as ${RELEASE} in ${NAMESPACE}, running the Works of ${WORK_NAMESPACE}"
+kubectl create namespace "${WORK_NAMESPACE}" --dry-run=client -o yaml | kubectl apply -f -
 # pullPolicy Never: the image exists only inside the kind node.
 "${HELM}" upgrade --install "${RELEASE}" "${ROOT}/charts/workflow" \
   --namespace "${NAMESPACE}" --create-namespace \
@@ -69,6 +73,7 @@ echo "==> installing the chart as ${RELEASE} in ${NAMESPACE}"
   --set image.tag="${IMAGE_TAG}" \
   --set image.pullPolicy=Never \
   --set operator.workImagePullPolicy=Never \
+  --set operator.namespaces="{${WORK_NAMESPACE}}" \
   --wait --timeout "${TIMEOUT}"
 for component in buckets operator; do
   deployment=$(kubectl get deployment -n "${NAMESPACE}" -o name \
@@ -77,19 +82,19 @@ for component in buckets operator; do
 done
 
 echo "==> applying the sample Works"
-kubectl apply -n "${NAMESPACE}" -f "${ROOT}/examples/"
-mapfile -t works < <(kubectl get works -n "${NAMESPACE}" -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}')
+kubectl apply -n "${WORK_NAMESPACE}" -f "${ROOT}/examples/"
+mapfile -t works < <(kubectl get works -n "${WORK_NAMESPACE}" -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}')
 for work in "${works[@]}"; do
   echo "==> waiting for Work ${work}"
-  kubectl wait -n "${NAMESPACE}" "work/${work}" \
+  kubectl wait -n "${WORK_NAMESPACE}" "work/${work}" \
     --for=jsonpath='{.status.phase}'=success --timeout "${TIMEOUT}"
 done
 
 echo "==> results"
-kubectl get works -n "${NAMESPACE}" -o wide
+kubectl get works -n "${WORK_NAMESPACE}" -o wide
 for work in "${works[@]}"; do
   printf '%s: ' "${work}"
-  kubectl get -n "${NAMESPACE}" "work/${work}" -o jsonpath='{.status.results}'
+  kubectl get -n "${WORK_NAMESPACE}" "work/${work}" -o jsonpath='{.status.results}'
   echo
 done
 echo "==> all ${#works[@]} Works succeeded"

@@ -185,3 +185,27 @@ The same rules go into each namespaced Role or into the one ClusterRole.
   resources: ["events"]
   verbs: ["create"]
 {{- end }}
+
+{{/* workflow.admissionName: name of the admission policy, its binding and its params ConfigMap. */}}
+{{- define "workflow.admissionName" -}}
+{{- printf "%s-works" (include "workflow.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+workflow.checkNamespaces: fails the render when the operator would run Works in
+its own namespace (it holds the operator's token and buckets' secrets) and
+operator.runWorksInReleaseNamespace does not accept it. Watching every
+namespace is allowed: then the admission policy refuses Works in the release
+namespace, and without the policy the render fails too.
+*/}}
+{{- define "workflow.checkNamespaces" -}}
+{{- if not .Values.operator.runWorksInReleaseNamespace }}
+{{- $namespaces := include "workflow.watchedNamespaces" . }}
+{{- if and $namespaces (has .Release.Namespace (splitList "," $namespaces)) }}
+{{- fail (printf "the operator would run Works in its own namespace %q, where its token and buckets' secrets are: anyone allowed to create a Work there could read them. Set operator.namespaces to the namespaces where Works run (e.g. --set operator.namespaces='{team-a}'), or accept the risk with operator.runWorksInReleaseNamespace=true" .Release.Namespace) }}
+{{- end }}
+{{- if and (not $namespaces) (not .Values.admission.enabled) }}
+{{- fail (printf "the operator watches every namespace, including its own %q, and admission.enabled=false leaves nothing to refuse Works there: enable admission, list operator.namespaces, or accept the risk with operator.runWorksInReleaseNamespace=true" .Release.Namespace) }}
+{{- end }}
+{{- end }}
+{{- end }}

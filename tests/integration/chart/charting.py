@@ -33,28 +33,10 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from fixtures.helm import CHART, ROOT, find_helm, in_ci
 from localcluster import envs
 
-ROOT = Path(__file__).resolve().parents[3]
-CHART = ROOT / "charts" / "workflow"
-ENSURE_HELM = ROOT / "hack" / "ensure-helm.sh"
-HELM_VERSION = "v4.1.4"
-
-
-def find_helm() -> str | None:
-    explicit = os.environ.get("WORKFLOW_HELM")
-    if explicit:
-        return explicit
-    cache = Path(
-        os.environ.get("WORKFLOW_TOOLS_CACHE") or Path.home() / ".cache" / "workflow-tools"
-    )
-    cached = cache / f"helm-{HELM_VERSION}" / "helm"
-    if cached.is_file():
-        return str(cached)
-    result = subprocess.run([str(ENSURE_HELM)], capture_output=True, text=True, timeout=600)
-    if result.returncode == 0 and Path(result.stdout.strip()).is_file():
-        return result.stdout.strip()
-    return None
+__all__ = ["CHART", "ROOT", "find_helm", "in_ci"]
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from charting import ChartPods, Helm, find_helm, uninstall
 from kubernetes import client
 
+from fixtures.operator import Works, _delete_all_works
 from fixtures.skipping import skip
 
 
@@ -47,3 +49,21 @@ def release(helm: Helm, kube: client.ApiClient, namespace: str) -> Iterator[str]
 def helm_cli(helm_binary: str, tmp_path: Path) -> Helm:
     """helm for commands that need no cluster (lint, template); its kubeconfig points nowhere."""
     return Helm(helm_binary, tmp_path / "no-cluster.kubeconfig")
+
+
+@pytest.fixture
+def work_namespace(cluster: Any, kube: client.ApiClient) -> Iterator[str]:
+    """Where the installed operator runs Works: never its own (release) namespace."""
+    core = client.CoreV1Api(kube)
+    name = f"works-{uuid.uuid4().hex[:10]}"
+    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    core.delete_namespace(name)
+
+
+@pytest.fixture
+def chart_works(kube: client.ApiClient, work_namespace: str, work_crd: Any) -> Iterator[Works]:
+    """Work helpers for the Work namespace; leftover Works are deleted at the end."""
+    helper = Works(client.CustomObjectsApi(kube), client.BatchV1Api(kube), work_namespace)
+    yield helper
+    _delete_all_works(helper)

@@ -12,6 +12,7 @@ against the ones that CRD documents instead.
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -21,6 +22,8 @@ from kubernetes import client
 pytestmark = [pytest.mark.integration]
 
 NOT_ON_THIS_SERVER = {"ServiceMonitor"}
+#: Where Works run in these renders: never the release namespace (the chart refuses that).
+WORKS = ("--set", "operator.namespaces={works}")
 
 
 def kinds(documents: list[dict[str, Any]]) -> list[str]:
@@ -74,31 +77,34 @@ def test_helm_lint_passes_in_strict_mode(helm_cli):
 
 
 @pytest.mark.cluster
-def test_defaults_namespaced_operator_sqlite_buckets_and_a_kept_crd(
+def test_defaults_namespaced_operator_sqlite_buckets_a_kept_crd_and_the_admission_policy(
     helm, cluster, restricted_namespace
 ):
     ns = restricted_namespace
-    documents = helm.documents(namespace=ns)
+    # Works run in "default" (it exists, so the server judges the Role and the Secret there).
+    documents = helm.documents("--set", "operator.namespaces={default}", namespace=ns)
     assert kinds(documents) == sorted(
         [
             "CustomResourceDefinition/",
             "Deployment/" + ns,
             "Deployment/" + ns,
             "PersistentVolumeClaim/" + ns,
-            "Role/" + ns,
-            "RoleBinding/" + ns,
+            "Role/default",
+            "RoleBinding/default",
             "Secret/" + ns,
             "Secret/" + ns,
-            "Secret/" + ns,
+            "Secret/default",
             "Service/" + ns,
             "ServiceAccount/" + ns,
             "ServiceAccount/" + ns,
+            "ValidatingAdmissionPolicy/",
+            "ValidatingAdmissionPolicyBinding/",
         ]
     )
     crd = next(doc for doc in documents if doc["kind"] == "CustomResourceDefinition")
     assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
     operator = env_of(documents, "wf-workflow-operator")
-    assert operator["WORKFLOW_OPERATOR_NAMESPACES"] == ns
+    assert operator["WORKFLOW_OPERATOR_NAMESPACES"] == "default"
     assert operator["WORKFLOW_OPERATOR_BUCKETS_URL"] == f"http://wf-workflow-buckets.{ns}.svc:8004"
     assert (
         operator["WORKFLOW_OPERATOR_JOB_BUCKETS_URL"] == operator["WORKFLOW_OPERATOR_BUCKETS_URL"]
@@ -124,7 +130,13 @@ def test_namespaced_rbac_gives_each_watched_namespace_a_role_and_a_token(
     helm, cluster, restricted_namespace
 ):
     ns = restricted_namespace
-    documents = helm.documents("--set", f"operator.namespaces={{{ns},default}}", namespace=ns)
+    documents = helm.documents(
+        "--set",
+        f"operator.namespaces={{{ns},default}}",
+        "--set",
+        "operator.runWorksInReleaseNamespace=true",
+        namespace=ns,
+    )
     roles = sorted(doc["metadata"]["namespace"] for doc in documents if doc["kind"] == "Role")
     bindings = [doc for doc in documents if doc["kind"] == "RoleBinding"]
     tokens = sorted(
@@ -147,14 +159,14 @@ def test_cluster_wide_rbac_is_one_cluster_role_and_binding(
     helm, cluster, restricted_namespace, listed
 ):
     ns = restricted_namespace
-    extra = ["--set", f"operator.namespaces={{{ns}}}"] if listed else []
+    extra = ["--set", "operator.namespaces={default}"] if listed else []
     documents = helm.documents("--set", "rbac.clusterWide=true", *extra, namespace=ns)
     assert [d["kind"] for d in documents if "Role" in d["kind"]] == [
         "ClusterRole",
         "ClusterRoleBinding",
     ]
     env = env_of(documents, "wf-workflow-operator")
-    assert env.get("WORKFLOW_OPERATOR_NAMESPACES") == (ns if listed else None)
+    assert env.get("WORKFLOW_OPERATOR_NAMESPACES") == ("default" if listed else None)
     server_accepts(cluster, documents)
 
 
@@ -176,6 +188,10 @@ def test_postgresql_with_existing_secrets_runs_several_buckets_replicas(
         "auth.existingSecret=my-tokens",
         "--set",
         "workTokens.signingKeySecret=my-signing-key",
+        "--set",
+        "workTokenSecret.create=false",
+        "--set",
+        "operator.namespaces={default}",
         namespace=ns,
     )
     assert not [doc for doc in documents if doc["kind"] == "PersistentVolumeClaim"]
@@ -206,6 +222,8 @@ def test_network_policy_service_monitor_and_disruption_budget_render_valid_objec
 ):
     ns = restricted_namespace
     documents = helm.documents(
+        "--set",
+        "operator.namespaces={default}",
         "--set",
         "networkPolicy.enabled=true",
         "--set",
@@ -250,6 +268,10 @@ def test_external_buckets_deploys_only_the_operator(helm, cluster, restricted_na
         "--set",
         "auth.existingSecret=my-tokens",
         "--set",
+        "workTokenSecret.create=false",
+        "--set",
+        "operator.namespaces={default}",
+        "--set",
         "crds.enabled=false",
         namespace=ns,
     )
@@ -277,7 +299,7 @@ def test_external_buckets_deploys_only_the_operator(helm, cluster, restricted_na
     ],
 )
 def test_values_schema_refuses_what_cannot_work(helm_cli, values, expected):
-    result = helm_cli.run("template", "wf", helm_cli.chart, *values, check=False)
+    result = helm_cli.run("template", "wf", helm_cli.chart, *WORKS, *values, check=False)
     assert result.returncode != 0, f"accepted: {values}"
     assert "values don't meet the specifications of the schema" in result.stderr, result.stderr
     assert expected in result.stderr, result.stderr
@@ -285,7 +307,7 @@ def test_values_schema_refuses_what_cannot_work(helm_cli, values, expected):
 
 def test_sqlite_with_more_than_one_replica_is_refused_with_the_reason(helm_cli):
     result = helm_cli.run(
-        "template", "wf", helm_cli.chart, "--set", "buckets.replicas=2", check=False
+        "template", "wf", helm_cli.chart, *WORKS, "--set", "buckets.replicas=2", check=False
     )
     assert result.returncode != 0
     assert "buckets/replicas" in result.stderr and "maximum" in result.stderr, result.stderr
@@ -304,7 +326,7 @@ def test_every_pod_and_container_of_every_variant_is_restricted(helm_cli):
         ],
     ]
     for values in variants:
-        for name, spec in pod_specs(helm_cli.documents(*values)).items():
+        for name, spec in pod_specs(helm_cli.documents(*WORKS, *values)).items():
             pod = spec["securityContext"]
             assert pod["runAsNonRoot"] is True and pod["runAsUser"] > 0, name
             assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
@@ -322,14 +344,19 @@ def test_every_pod_and_container_of_every_variant_is_restricted(helm_cli):
 @pytest.mark.parametrize("release", ["wf", "workflow"])
 def test_object_names_are_unique_even_for_a_release_named_like_the_chart(helm_cli, release):
     documents = helm_cli.documents(
-        "--set", "operator.namespaces={workflow,team}", namespace="workflow", release=release
+        "--set",
+        "operator.namespaces={workflow,team}",
+        "--set",
+        "operator.runWorksInReleaseNamespace=true",
+        namespace="workflow",
+        release=release,
     )
     names = [(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]) for d in documents]
     assert len(names) == len(set(names)), sorted(names)
 
 
 def test_generated_tokens_are_shared_by_the_secret_and_the_work_namespace_copy(helm_cli):
-    documents = helm_cli.documents()
+    documents = helm_cli.documents(*WORKS)
     secrets = {doc["metadata"]["name"]: doc["data"] for doc in documents if doc["kind"] == "Secret"}
     assert (
         secrets["workflow-buckets-token"]["token"] == secrets["wf-workflow-tokens"]["works-token"]
@@ -395,11 +422,15 @@ def test_the_rendered_crd_is_the_generated_one_plus_labels_and_the_keep_policy(h
         (["--set", "crds.keep=true"], {"helm.sh/resource-policy": "keep"}),
         (["--set", "crds.keep=false"], None),
     ):
-        [crd] = [d for d in helm_cli.documents(*values) if d["kind"] == "CustomResourceDefinition"]
+        [crd] = [
+            d
+            for d in helm_cli.documents(*WORKS, *values)
+            if d["kind"] == "CustomResourceDefinition"
+        ]
         assert crd["metadata"].pop("labels")["app.kubernetes.io/component"] == "crd"
         assert crd["metadata"].pop("annotations", None) == expected
         assert crd == generated
-    rendered = helm_cli.documents("--set", "crds.enabled=false")
+    rendered = helm_cli.documents(*WORKS, "--set", "crds.enabled=false")
     assert not [d for d in rendered if d["kind"] == "CustomResourceDefinition"]
 
 
@@ -407,7 +438,7 @@ def test_the_readme_lists_exactly_the_rbac_rules_the_chart_grants(helm_cli):
     import re
     from pathlib import Path
 
-    [role] = [d for d in helm_cli.documents() if d["kind"] == "Role"]
+    [role] = [d for d in helm_cli.documents(*WORKS) if d["kind"] == "Role"]
     granted = {
         (group, resource, verb)
         for rule in role["rules"]
@@ -424,3 +455,103 @@ def test_the_readme_lists_exactly_the_rbac_rules_the_chart_grants(helm_cli):
         group = "" if group == "(core)" else group.strip("`")
         listed |= {(group, resource, verb.strip()) for verb in verbs.split(",")}
     assert listed == granted
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],  # namespaced, no list: the release namespace
+        ["--set", "operator.namespaces={team-a,workflow}"],
+        ["--set", "rbac.clusterWide=true", "--set", "admission.enabled=false"],
+    ],
+    ids=["default", "listed", "every-namespace-without-admission"],
+)
+def test_works_in_the_operator_namespace_are_refused_at_template_time(helm_cli, values):
+    result = helm_cli.run(
+        "template", "wf", helm_cli.chart, "--namespace", "workflow", *values, check=False
+    )
+    assert result.returncode != 0, "rendered"
+    assert 'the operator would run Works in its own namespace "workflow"' in result.stderr or (
+        'the operator watches every namespace, including its own "workflow"' in result.stderr
+    ), result.stderr
+    assert "operator.runWorksInReleaseNamespace=true" in result.stderr, result.stderr
+    accepted = helm_cli.run(
+        "template", "wf", helm_cli.chart, "--namespace", "workflow", *values,
+        "--set", "operator.runWorksInReleaseNamespace=true",
+    )  # fmt: skip
+    assert "kind: Deployment" in accepted.stdout
+
+
+def policy_variables(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """The policy's variables that carry chart values (written as JSON, which is also CEL)."""
+    [policy] = [d for d in documents if d["kind"] == "ValidatingAdmissionPolicy"]
+    names = ("imagePrefixes", "maxResources", "maxResourcesText", "tolerationKeys",
+             "nodeSelectorKeys", "operatorNamespace")  # fmt: skip
+    return {
+        v["name"]: json.loads(v["expression"])
+        for v in policy["spec"]["variables"]
+        if v["name"] in names
+    }
+
+
+def test_watching_every_namespace_makes_the_policy_refuse_the_operator_namespace(helm_cli):
+    def refused_namespace(*values: str) -> str:
+        documents = helm_cli.documents(*values, namespace="workflow")
+        return policy_variables(documents)["operatorNamespace"]
+
+    assert refused_namespace("--set", "rbac.clusterWide=true") == "workflow"
+    assert refused_namespace(*WORKS) == ""
+    accepted = ("--set", "operator.runWorksInReleaseNamespace=true")
+    assert refused_namespace("--set", "rbac.clusterWide=true", *accepted) == ""
+
+
+def test_the_admission_limits_are_rendered_into_the_policy(helm_cli):
+    documents = helm_cli.documents(*WORKS, "--set", "image.repository=registry.example.org/wf")
+    assert policy_variables(documents) == {
+        # Empty allowedImagePrefixes: the chart's own image only.
+        "imagePrefixes": ["registry.example.org/wf:", "registry.example.org/wf@"],
+        "maxResources": {"cpu": "4", "ephemeral-storage": "10Gi", "memory": "16Gi"},
+        "maxResourcesText": "cpu=4, ephemeral-storage=10Gi, memory=16Gi",
+        "tolerationKeys": [],
+        "nodeSelectorKeys": [],
+        "operatorNamespace": "",
+    }
+    [binding] = [d for d in documents if d["kind"] == "ValidatingAdmissionPolicyBinding"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    assert binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"] == [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["works"]}
+    ]
+    documents = helm_cli.documents(
+        *WORKS,
+        "--set-json",
+        'admission.allowedImagePrefixes=["registry.example.org/","*"]',
+        "--set-json",
+        'admission.maxResources={"cpu":2,"nvidia.com/gpu":"1","ephemeral-storage":null}',
+        "--set-json",
+        'admission.allowedTolerationKeys=["dedicated","gpu"]',
+        "--set-json",
+        'admission.allowedNodeSelectorKeys=["kubernetes.io/arch"]',
+    )
+    assert policy_variables(documents) == {
+        "imagePrefixes": ["registry.example.org/", "*"],
+        # Merged with the defaults; null removes one.
+        "maxResources": {"cpu": "2", "memory": "16Gi", "nvidia.com/gpu": "1"},
+        "maxResourcesText": "cpu=2, memory=16Gi, nvidia.com/gpu=1",
+        "tolerationKeys": ["dedicated", "gpu"],
+        "nodeSelectorKeys": ["kubernetes.io/arch"],
+        "operatorNamespace": "",
+    }
+    disabled = helm_cli.documents(*WORKS, "--set", "admission.enabled=false")
+    assert not [d for d in disabled if "Admission" in d["kind"]]
+
+
+def test_an_existing_auth_secret_never_silently_skips_the_work_namespace_copies(helm_cli):
+    """Without a cluster to read auth.existingSecret from, the copies cannot be made: say so."""
+    values = ("--set", "auth.existingSecret=my-tokens", *WORKS)
+    result = helm_cli.run("template", "wf", helm_cli.chart, *values, check=False)
+    assert result.returncode != 0, "rendered without the Work namespace copies"
+    assert 'auth.existingSecret "my-tokens"' in result.stderr, result.stderr
+    assert "workTokenSecret.create=false" in result.stderr, result.stderr
+    assert "works" in result.stderr, "names the namespaces that would lack the token"
+    documents = helm_cli.documents(*values, "--set", "workTokenSecret.create=false")
+    assert not [d for d in documents if d["kind"] == "Secret"]
