@@ -401,6 +401,7 @@ def test_gitops_renders_twice_and_applies_twice_without_changing_anything(
     """
     gitops = ("--set", "auth.existingSecret=workflow-tokens",
               "--set", "workTokenSecret.create=false",
+              "--set", "workTokens.signingKeySecret=workflow-signing-key",
               "--set", f"operator.namespaces={{{work_namespace}}}")  # fmt: skip
     first = helm.template(*gitops, namespace=namespace, release="gitops")
     second = helm.template(*gitops, namespace=namespace, release="gitops")

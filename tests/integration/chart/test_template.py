@@ -375,15 +375,20 @@ def test_generated_tokens_are_shared_by_the_secret_and_the_work_namespace_copy(h
     assert len(set(annotations.values())) == 1
 
 
+TEAM_A = ("--set", "operator.namespaces={team-a}")
+
+
 def test_the_signing_key_is_generated_long_or_taken_from_an_existing_secret(helm_cli):
-    [key] = [d for d in helm_cli.documents() if d["metadata"]["name"] == "wf-workflow-signing-key"]
+    [key] = [
+        d for d in helm_cli.documents(*TEAM_A) if d["metadata"]["name"] == "wf-workflow-signing-key"
+    ]
     assert len(base64.b64decode(key["data"]["signing-key"])) >= 32
-    documents = helm_cli.documents("--set", "workTokens.signingKeySecret=our-key")
+    documents = helm_cli.documents(*TEAM_A, "--set", "workTokens.signingKeySecret=our-key")
     assert not [d for d in documents if d["metadata"]["name"] == "wf-workflow-signing-key"]
     assert env_of(documents, "wf-workflow-operator")["WORKFLOW_OPERATOR_TOKEN_SIGNING_KEY"] == {
         "secretKeyRef": {"name": "our-key", "key": "signing-key"}
     }
-    documents = helm_cli.documents("--set", "workTokens.mint=false")
+    documents = helm_cli.documents(*TEAM_A, "--set", "workTokens.mint=false")
     assert "WORKFLOW_OPERATOR_TOKEN_SIGNING_KEY" not in env_of(documents, "wf-workflow-operator")
     assert "WORKFLOW_BUCKETS_SIGNING_KEY" not in env_of(documents, "wf-workflow-buckets")
     assert not [d for d in documents if d["metadata"]["name"] == "wf-workflow-signing-key"]
@@ -553,5 +558,8 @@ def test_an_existing_auth_secret_never_silently_skips_the_work_namespace_copies(
     assert 'auth.existingSecret "my-tokens"' in result.stderr, result.stderr
     assert "workTokenSecret.create=false" in result.stderr, result.stderr
     assert "works" in result.stderr, "names the namespaces that would lack the token"
-    documents = helm_cli.documents(*values, "--set", "workTokenSecret.create=false")
+    documents = helm_cli.documents(
+        *values, "--set", "workTokenSecret.create=false",
+        "--set", "workTokens.signingKeySecret=my-signing-key",
+    )  # fmt: skip
     assert not [d for d in documents if d["kind"] == "Secret"]
