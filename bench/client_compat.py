@@ -17,7 +17,6 @@ one the compatibility tests build (created here the same way if missing).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import subprocess
@@ -29,7 +28,18 @@ from typing import Any
 import yaml
 
 from bench import buckets_withdraw, services, workload
-from bench.harness import ROOT, Figure, Options, Report, median, percentile, phase, say, usage
+from bench.harness import (
+    ROOT,
+    Figure,
+    Options,
+    Report,
+    median,
+    percentile,
+    phase,
+    say,
+    usage,
+    use_repo_paths,
+)
 
 NAME = "client_compat"
 TITLE = "workflow-core client withdraw loop (works/s)"
@@ -42,15 +52,13 @@ SCRIPT = ROOT / "bench" / "scripts" / "workflow_core_withdraw.py"
 
 def workflow_core_python() -> Path:
     """The compatibility tests' virtualenv with the public client (built if missing)."""
-    path = ROOT / "tests" / "integration" / "compat" / "test_workflow_core.py"
-    spec = importlib.util.spec_from_file_location("bench_compat_venv", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    folder = module.cache_folder() / (
-        f"workflow-core-{module.VERSION}-py{sys.version_info[0]}{sys.version_info[1]}"
+    use_repo_paths()
+    from fixtures import upstream
+
+    folder = upstream.cache_folder() / (
+        f"workflow-core-{upstream.VERSION}-py{sys.version_info[0]}{sys.version_info[1]}"
     )
-    return module._create(folder)
+    return upstream._create(folder)
 
 
 def run(options: Options) -> Report:
