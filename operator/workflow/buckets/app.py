@@ -386,7 +386,8 @@ def create_app(settings: BucketsSettings | None = None, *, store: Store | None =
         if not ids:
             return {}
         rows = await store.view({"id": {"$in": list(ids)}}, id_and_pipeline, 0, None)
-        return {row["id"]: row.get("pipeline") for row in rows}
+        found: dict[str, Any] = {row["id"]: row.get("pipeline") for row in rows}
+        return found
 
     # Service ---------------------------------------------------------------------------
     @app.get(

@@ -37,7 +37,7 @@ def controller() -> Controller:
 
 @kopf.on.startup()
 async def configure(
-    settings: kopf.OperatorSettings, logger: logging.Logger, memo: kopf.Memo, **_: Any
+    settings: kopf.OperatorSettings, logger: kopf.Logger, memo: kopf.Memo, **_: Any
 ) -> None:
     """Tune kopf once, and connect to the cluster and to buckets."""
     global CONTROLLER
@@ -116,12 +116,13 @@ async def child_changed(labels: kopf.Labels, **_: Any) -> None:
         CONTROLLER.saw_child(labels.get(resource.WORK_UID_LABEL))
 
 
-@kopf.on.event(*WORKS)
+# kopf passes its indices by name, which its handler protocol cannot express.
+@kopf.on.event(*WORKS)  # type: ignore[arg-type]
 async def work_changed(
     type: str | None,  # kopf's name for the event type
     body: kopf.Body,
-    jobs_by_work: kopf.Index,
-    pods_by_work: kopf.Index,
+    jobs_by_work: kopf.Index[str, Any],
+    pods_by_work: kopf.Index[str, Any],
     **_: Any,
 ) -> None:
     """A Work was listed, added, changed or deleted: hand it to the controller."""

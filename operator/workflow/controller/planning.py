@@ -21,7 +21,13 @@ from typing import Any
 from workflow.controller import conditions as cond
 from workflow.controller.jobs import job_name
 from workflow.controller.observing import STUCK_REASONS, JobView, PodView
-from workflow.controller.resource import FINAL_PHASES, AttemptRecord, WorkSpec, WorkStatus
+from workflow.controller.resource import (
+    FINAL_PHASES,
+    AttemptRecord,
+    ConditionStatus,
+    WorkSpec,
+    WorkStatus,
+)
 from workflow.controller.settings import OperatorSettings
 from workflow.definitions.work import json_size
 
@@ -74,13 +80,15 @@ def _backoff(spec: WorkSpec, settings: OperatorSettings) -> int:
     return settings.backoff_seconds if spec.backoff is None else spec.backoff
 
 
-def _succeeded(status: WorkStatus, state: str, reason: str, message: str, obs: Observed) -> None:
+def _succeeded(
+    status: WorkStatus, state: ConditionStatus, reason: str, message: str, obs: Observed
+) -> None:
     status.conditions = cond.set_condition(
         status.conditions,
         cond.SUCCEEDED,
         state,
         reason,
-        message,  # type: ignore[arg-type]
+        message,
         now=obs.now,
         generation=obs.generation,
     )

@@ -200,7 +200,11 @@ class Controller:
         (its watch event will bring the new version and another look).
         """
         if tracked.finalizers:
-            add = {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER}
+            add: dict[str, Any] = {
+                "op": "add",
+                "path": "/metadata/finalizers/-",
+                "value": FINALIZER,
+            }
         else:
             add = {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}
         same = {"op": "test", "path": "/metadata/resourceVersion", "value": tracked.version}
@@ -250,10 +254,9 @@ class Controller:
                 try:
                     await self.rt.kube.post_event(tracked.reference(), kind, reason, message)
                 except Exception as error:  # Events are best effort
-                    if isinstance(error, ApiException):
-                        error = summary(error)
+                    shown = summary(error) if isinstance(error, ApiException) else error
                     log.warning("could not post Event %s for Work %s/%s: %s",
-                                reason, tracked.namespace, tracked.name, error)  # fmt: skip
+                                reason, tracked.namespace, tracked.name, shown)  # fmt: skip
 
         task = asyncio.get_running_loop().create_task(post())
         self._posting.add(task)

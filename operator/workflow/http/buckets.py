@@ -176,7 +176,8 @@ class _Base:
                 except UnexpectedReply as problem:
                     raise self._unexpected(call, problem) from None
         except StopIteration as done:
-            return done.value
+            result: T = done.value
+            return result
 
     def _attempts(self, call: Call) -> Steps[Any]:
         """``call`` sent until it succeeds or fails for good, with a backoff between tries."""
@@ -220,7 +221,8 @@ class _Base:
     ) -> Steps[httpx.Response]:
         """Send ``request``; its response, or our ``TransportError`` when none came."""
         try:
-            return (yield Send(request, auth))
+            response: httpx.Response = yield Send(request, auth)
+            return response
         except httpx.RequestError as error:
             raise transport_error(request.method, request.url, error, timeout) from None
 

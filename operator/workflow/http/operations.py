@@ -90,7 +90,7 @@ def _match_any(query: dict[str, Any], key: str, values: list[Any]) -> None:
         query[key] = {"$in": values}
 
 
-def _expect(reply: Any, kind: type | tuple[type, ...], what: str) -> Any:
+def _expect(reply: Any, kind: type[T], what: str) -> T:
     if not isinstance(reply, kind):
         raise UnexpectedReply(f"expected {what}, got {type(reply).__name__} {_short(reply)}")
     return reply

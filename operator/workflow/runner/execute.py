@@ -138,7 +138,7 @@ def hide_from_children() -> bool:
     """
     if _prctl is None:
         return False
-    return _prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+    return bool(_prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
 
 
 def _die_with_parent() -> None:
@@ -440,7 +440,7 @@ def _run_command(
         stderr = _Tail(process.stderr, OUTPUT_LIMIT_BYTES, _binary(sys.stderr) if echo else None)
         ended = _wait(process, time.monotonic() + limit, grace, cancel)
         code = _exit_code(process.returncode)
-        captured = {
+        captured: dict[str, Any] = {
             "args": command,
             "stdout": stdout.text(),
             "stderr": stderr.text(),
