@@ -19,5 +19,9 @@ __version__ = "0.1.0"
 CONFIG_PATH: Path = Path.home() / ".config" / "workflow"
 #: The workspace file read when no other is named (``WORKFLOW_WORKSPACE`` overrides it).
 DEFAULT_WORKSPACE_PATH: Path = CONFIG_PATH / "workspace.yml"
+#: The variables named for workflow that may hold the buckets token, in order.
+WORKFLOW_TOKEN_VARIABLES: tuple[str, ...] = ("WORKFLOW_HTTP_TOKEN", "WORKFLOW_TOKEN")
+#: Every environment variable (and ``/run/secrets`` file name) that may hold the token, in order.
+TOKEN_VARIABLES: tuple[str, ...] = (*WORKFLOW_TOKEN_VARIABLES, "GITHUB_TOKEN", "GITHUB_PAT")
 #: Largest results mapping (serialized JSON bytes) a Work carries.
 RESULTS_LIMIT_BYTES: int = 4 * 1024 * 1024

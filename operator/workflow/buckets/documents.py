@@ -50,7 +50,7 @@ def validation_messages(prefix: str, error: ValidationError) -> list[str]:
     return [f"{_location(prefix, item['loc'])}: {item['msg']}" for item in error.errors()]
 
 
-def summarize(messages: list[str]) -> str:
+def join_messages(messages: list[str]) -> str:
     """Join error sentences, listing at most ``MAX_LISTED_ERRORS``."""
     shown = messages[:MAX_LISTED_ERRORS]
     more = len(messages) - len(shown)
@@ -83,7 +83,7 @@ def validate_works(body: Any, *, for_update: bool) -> list[dict[str, Any]]:
             problems.append(f"{where}.id: must be 1 to {MAX_ID_LENGTH} characters long")
         documents.append(work.model_dump(mode="json"))
     if problems:
-        raise BodyError(summarize(problems))
+        raise BodyError(join_messages(problems))
     return documents
 
 

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from workflow.buckets.bodies import BodyError
-from workflow.buckets.documents import summarize
+from workflow.buckets.documents import join_messages
 from workflow.buckets.queries import QueryError
 from workflow.buckets.stores import StaleWorksError, UnknownWorksError
 
@@ -46,7 +46,7 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         messages = [f"{_loc(tuple(item['loc']))}: {item['msg']}" for item in error.errors()]
-        return detail(422, summarize(messages))
+        return detail(422, join_messages(messages))
 
     try:
         from psycopg import OperationalError

@@ -16,7 +16,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-TOKEN_VARIABLES = ("WORKFLOW_HTTP_TOKEN", "WORKFLOW_TOKEN")
+from workflow import WORKFLOW_TOKEN_VARIABLES
 
 
 @click.group()
@@ -126,7 +126,7 @@ def _default_url() -> str:
 )
 @click.option(
     "--token",
-    envvar=list(TOKEN_VARIABLES),
+    envvar=list(WORKFLOW_TOKEN_VARIABLES),
     help="Access token (WORKFLOW_HTTP_TOKEN or WORKFLOW_TOKEN).",
 )
 def list_pipelines(pipelines: tuple[str, ...], url: str | None, token: str | None) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import kopf
 
 from workflow.controller import resource
-from workflow.controller.backend import Backend
+from workflow.controller.buckets_sync import BucketsSync
 from workflow.controller.kube import Kube
 from workflow.controller.observing import view_job, view_pod
 from workflow.controller.reconciler import Controller, Runtime
@@ -63,7 +63,7 @@ async def configure(
         Runtime(
             settings=ours,
             kube=Kube(threads=ours.api_threads),
-            backend=Backend(
+            buckets=BucketsSync(
                 url=ours.buckets_url,
                 token=ours.buckets_token,
                 timeout=ours.buckets_timeout,
@@ -83,14 +83,14 @@ async def shutdown(**_: Any) -> None:
     """Close connections on the way out."""
     if CONTROLLER is not None:
         await CONTROLLER.stop()
-        await CONTROLLER.rt.backend.close()
+        await CONTROLLER.rt.buckets.close()
         CONTROLLER.rt.kube.close()
 
 
 @kopf.on.probe(id="buckets")
 async def buckets_reachable(**_: Any) -> bool:
     """Liveness detail: whether buckets answered just now."""
-    return await controller().rt.backend.reachable()
+    return await controller().rt.buckets.reachable()
 
 
 # The index functions are coroutines so that kopf runs them on the event loop: a

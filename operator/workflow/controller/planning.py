@@ -271,7 +271,7 @@ def _follow(
         # own Started event too; one more write per Work would exceed the budget of 8.
         # buckets is told at once: the runner records its start too, but only once its
         # interpreter has started (seconds on a busy node). Both writes are guarded by
-        # attempt, so neither can land over the outcome of the attempt (see Backend.update).
+        # attempt, so neither can land over the outcome of the attempt (see BucketsSync.update).
         return Plan(status=status, sync=True, wait=settings.resync_seconds)
     return Plan(status=status, wait=settings.resync_seconds)
 

@@ -34,7 +34,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from workflow import DEFAULT_WORKSPACE_PATH, RESULTS_LIMIT_BYTES
+from workflow import DEFAULT_WORKSPACE_PATH, RESULTS_LIMIT_BYTES, TOKEN_VARIABLES
 from workflow.definitions.config import Config, ConfigFromEnv
 from workflow.definitions.notify import Notify, notify_from_env
 from workflow.definitions.workspace import read_workspace
@@ -47,7 +47,6 @@ Status = Literal["created", "queued", "running", "success", "failure"]
 STATUSES: tuple[Status, ...] = ("created", "queued", "running", "success", "failure")
 PIPELINE_PATTERN = r"^[A-Za-z0-9-]+$"
 MAX_TIMEOUT = 3 * 24 * 3600
-TOKEN_VARIABLES = ("WORKFLOW_HTTP_TOKEN", "WORKFLOW_TOKEN", "GITHUB_TOKEN", "GITHUB_PAT")
 
 
 def json_size(value: Any) -> int:

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from workflow.buckets import tenancy
 from workflow.buckets.bodies import BodyError, check_text, describe, parse_json
 from workflow.buckets.documents import (
+    join_messages,
     prepare_deposit,
-    summarize,
     validate_works,
     validation_messages,
 )
@@ -295,4 +295,4 @@ def _view_request(body: Any) -> ViewRequest:
     try:
         return ViewRequest.model_validate(body)
     except ValidationError as error:
-        raise BodyError(summarize(validation_messages("body", error))) from None
+        raise BodyError(join_messages(validation_messages("body", error))) from None
