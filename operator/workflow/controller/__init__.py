@@ -8,3 +8,5 @@ Layering, from the bottom up:
 - ``planning``: the decision of what to do next for one Work, from what is observed.
 - ``kube`` and ``handlers``: the only modules that talk to the cluster.
 """
+
+__all__: list[str] = []  # the modules are the surface; the package re-exports nothing

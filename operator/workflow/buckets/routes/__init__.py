@@ -9,10 +9,14 @@ application's state (``workflow.buckets.routes.depends``).
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import typing
 
-from workflow.buckets.guards import Guards
 from workflow.buckets.routes import audit, service, status, works
+
+if typing.TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from workflow.buckets.guards import Guards
 
 
 def routers(guards: Guards) -> list[APIRouter]:
