@@ -7,11 +7,6 @@ service itself (`workflow.buckets`), the executor that runs a Work
 """
 
 from pathlib import Path as _Path
-from warnings import filterwarnings as _filterwarnings
-
-# pydantic-settings warns when /run/secrets is absent, which is the normal case
-# outside containers; the secrets source simply contributes nothing then.
-_filterwarnings("ignore", message='directory "/run/secrets" does not exist', category=UserWarning)
 
 __version__ = "0.1.0"
 

@@ -34,10 +34,6 @@ def new_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
-#: The model deposits and updates are validated with; it reads nothing but the document.
-StoredWork = WorkDocument
-
-
 def _location(prefix: str, loc: Sequence[Any]) -> str:
     text = prefix
     for part in loc:
@@ -73,7 +69,7 @@ def validate_works(body: Any, *, for_update: bool) -> list[dict[str, Any]]:
             problems.append(f"{where}: must be an object, not {describe(item)}")
             continue
         try:
-            work = StoredWork.model_validate(item)
+            work = WorkDocument.model_validate(item)
         except ValidationError as error:
             problems.extend(validation_messages(where, error))
             continue

@@ -50,7 +50,6 @@ async def configure(
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.networking.error_backoffs = [1, 2, 5, 10]
-    settings.execution.max_workers = ours.api_threads
     settings.scanning.disabled = True
     # kopf only hands events over (its handlers make no API calls), so it may handle
     # many objects at once; an idle per-object worker goes soon, and the Works are

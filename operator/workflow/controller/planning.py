@@ -3,7 +3,7 @@
 ``plan`` looks at the Work's spec and status and at the summaries of its Jobs
 and Pods, and returns a ``Plan``: the next status, whether to deposit to
 buckets, which Job to create or delete, which Event to post and how long to
-wait before looking again. The handlers carry a plan out; everything that
+wait before looking again. The reconciler (``reconciler.Look``) carries a plan out; everything that
 decides lives here, where it is tested without a cluster.
 
 Safety rests on two facts: Job names are deterministic per attempt, so a Job

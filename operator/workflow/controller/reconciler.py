@@ -44,7 +44,8 @@ log = logging.getLogger("workflow.controller")
 
 #: Seconds between looks while another's Job holds the name of the next attempt's Job.
 NAME_TAKEN_WAIT = 2.0
-#: Seconds before a look that raised is tried again, doubling up to the last.
+#: Seconds before a look that raised is tried again: the n-th failure in a row waits the
+#: n-th value, and every failure after the last one waits the last.
 ERROR_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 

@@ -37,14 +37,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from workflow import DEFAULT_WORKSPACE_PATH, RESULTS_LIMIT_BYTES, TOKEN_VARIABLES
 from workflow.definitions.config import Config, ConfigFromEnv
 from workflow.definitions.notify import Notify, notify_from_env
+from workflow.definitions.secrets import mounted_secrets_dir
 from workflow.definitions.workspace import read_workspace
 
 if TYPE_CHECKING:  # only for annotations: this layer sits below workflow.http
     from workflow.http.context import HTTPContext
 
 Status = Literal["created", "queued", "running", "success", "failure"]
-#: The statuses in lifecycle order; the last two are final.
-STATUSES: tuple[Status, ...] = ("created", "queued", "running", "success", "failure")
 PIPELINE_PATTERN = r"^[A-Za-z0-9-]+$"
 MAX_TIMEOUT = 3 * 24 * 3600
 
@@ -144,7 +143,7 @@ class Work(BaseSettings, WorkDocument):
     model_config = SettingsConfigDict(
         title="Work",
         env_prefix="WORKFLOW_",
-        secrets_dir="/run/secrets",
+        secrets_dir=mounted_secrets_dir(),
         extra="ignore",
         validate_assignment=True,
         populate_by_name=True,
