@@ -36,6 +36,8 @@ unit: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check operator tests hack bench
 	$(BIN)/ruff format --check operator tests hack bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 ## crd: regenerate crds/work.yaml from the pydantic models (and the chart's copy of it)
 crd: $(BIN)/.installed

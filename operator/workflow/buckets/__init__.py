@@ -1,10 +1,12 @@
 """buckets: the work queue service of workflow, with an HTTP API.
 
-``create_app`` builds the ASGI application (``app``: routes, ``auth``:
-tokens, ``limits``: body size, ``bodies`` and ``documents``: input
-checking, ``queries``: Mongo-style filters to SQL); ``stores`` holds the
-SQLite and PostgreSQL stores; ``settings`` its configuration and
-``serving`` the uvicorn runner.
+``create_app`` (``app``) assembles the ASGI application: ``routes`` holds
+one router per topic, ``guards`` and ``auth`` the token checks, ``openapi``
+the API's prose and shapes, ``error_replies`` how errors are answered,
+``limits`` the body size, ``bodies`` and ``documents`` input checking,
+``queries`` Mongo-style filters to SQL; ``stores`` holds the SQLite and
+PostgreSQL stores; ``settings`` its configuration and ``serving`` the uvicorn
+runner.
 """
 
 from workflow.buckets.app import create_app

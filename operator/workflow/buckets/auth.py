@@ -262,10 +262,10 @@ class Authenticator:
 
 def presented_token(headers: Any) -> str | None:
     """The token a request carries in ``x-access-token`` or ``Authorization: Bearer``."""
-    token = headers.get("x-access-token")
+    token: str | None = headers.get("x-access-token")
     if token:
         return token.strip()
-    authorization = headers.get("authorization")
+    authorization: str | None = headers.get("authorization")
     if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer" and value.strip():

@@ -34,10 +34,6 @@ def new_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
-#: The model deposits and updates are validated with; it reads nothing but the document.
-StoredWork = WorkDocument
-
-
 def _location(prefix: str, loc: Sequence[Any]) -> str:
     text = prefix
     for part in loc:
@@ -50,7 +46,7 @@ def validation_messages(prefix: str, error: ValidationError) -> list[str]:
     return [f"{_location(prefix, item['loc'])}: {item['msg']}" for item in error.errors()]
 
 
-def summarize(messages: list[str]) -> str:
+def join_messages(messages: list[str]) -> str:
     """Join error sentences, listing at most ``MAX_LISTED_ERRORS``."""
     shown = messages[:MAX_LISTED_ERRORS]
     more = len(messages) - len(shown)
@@ -73,7 +69,7 @@ def validate_works(body: Any, *, for_update: bool) -> list[dict[str, Any]]:
             problems.append(f"{where}: must be an object, not {describe(item)}")
             continue
         try:
-            work = StoredWork.model_validate(item)
+            work = WorkDocument.model_validate(item)
         except ValidationError as error:
             problems.extend(validation_messages(where, error))
             continue
@@ -83,7 +79,7 @@ def validate_works(body: Any, *, for_update: bool) -> list[dict[str, Any]]:
             problems.append(f"{where}.id: must be 1 to {MAX_ID_LENGTH} characters long")
         documents.append(work.model_dump(mode="json"))
     if problems:
-        raise BodyError(summarize(problems))
+        raise BodyError(join_messages(problems))
     return documents
 
 

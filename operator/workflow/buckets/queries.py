@@ -504,7 +504,8 @@ def parse_projection(projection: Any) -> Projection | None:
         return None
     if not isinstance(projection, dict):
         raise QueryError(f"projection: must be an object, not {_type_name(projection)}")
-    included, excluded = [], []
+    included: list[tuple[str, ...]] = []
+    excluded: list[tuple[str, ...]] = []
     for name, flag in projection.items():
         path = check_field(name, "projection")
         if isinstance(flag, bool) or (isinstance(flag, int) and flag in (0, 1)):

@@ -18,3 +18,5 @@ main.add_command(buckets)
 main.add_command(crd)
 main.add_command(operator)
 main.add_command(run)
+
+__all__ = ["buckets", "crd", "main", "operator", "run"]

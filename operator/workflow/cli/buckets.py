@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 import httpx
 from rich.console import Console
 from rich.table import Table
 
-TOKEN_VARIABLES = ("WORKFLOW_HTTP_TOKEN", "WORKFLOW_TOKEN")
+from workflow import WORKFLOW_TOKEN_VARIABLES
 
 
 @click.group()
@@ -68,7 +69,12 @@ def serve(
     from workflow.buckets.serving import serve as run
     from workflow.buckets.settings import BucketsSettings
 
-    options = {"host": host, "port": port, "database": database, "tokens_file": tokens_file}
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "database": database,
+        "tokens_file": tokens_file,
+    }
     try:
         settings = BucketsSettings(**{k: v for k, v in options.items() if v is not None})
         tokens = load_tokens(
@@ -120,7 +126,7 @@ def _default_url() -> str:
 )
 @click.option(
     "--token",
-    envvar=list(TOKEN_VARIABLES),
+    envvar=list(WORKFLOW_TOKEN_VARIABLES),
     help="Access token (WORKFLOW_HTTP_TOKEN or WORKFLOW_TOKEN).",
 )
 def list_pipelines(pipelines: tuple[str, ...], url: str | None, token: str | None) -> None:
@@ -146,7 +152,7 @@ def list_pipelines(pipelines: tuple[str, ...], url: str | None, token: str | Non
     Console().print(table)
 
 
-def _json(reply: httpx.Response) -> object:
+def _json(reply: httpx.Response) -> Any:
     if reply.status_code >= 400:
         try:
             detail = reply.json().get("detail", reply.text)

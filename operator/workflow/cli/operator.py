@@ -24,7 +24,13 @@ def operator() -> None:
     show_default=True,
     help="Address of the liveness endpoint; empty to disable.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Log what every handler does.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Log at debug level: the operator's own records and kopf's "
+    "(kopf's per-object handler records stay off).",
+)
 def run_operator(namespaces: tuple[str, ...], liveness: str, verbose: bool) -> None:
     """Watch Work resources and run them until they succeed or fail."""
     import kopf

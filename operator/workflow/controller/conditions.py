@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
 
-from workflow.controller.resource import Condition
+from workflow.controller.resource import Condition, ConditionStatus
 
 SUCCEEDED = "Succeeded"
 BACKEND_SYNCED = "BackendSynced"
@@ -19,7 +18,7 @@ def now_rfc3339(now: float) -> str:
 def set_condition(
     conditions: list[Condition],
     type_: str,
-    status: Literal["True", "False", "Unknown"],
+    status: ConditionStatus,
     reason: str,
     message: str,
     *,

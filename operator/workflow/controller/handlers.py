@@ -16,7 +16,7 @@ from typing import Any
 import kopf
 
 from workflow.controller import resource
-from workflow.controller.backend import Backend
+from workflow.controller.buckets_sync import BucketsSync
 from workflow.controller.kube import Kube
 from workflow.controller.observing import view_job, view_pod
 from workflow.controller.reconciler import Controller, Runtime
@@ -37,7 +37,7 @@ def controller() -> Controller:
 
 @kopf.on.startup()
 async def configure(
-    settings: kopf.OperatorSettings, logger: logging.Logger, memo: kopf.Memo, **_: Any
+    settings: kopf.OperatorSettings, logger: kopf.Logger, memo: kopf.Memo, **_: Any
 ) -> None:
     """Tune kopf once, and connect to the cluster and to buckets."""
     global CONTROLLER
@@ -50,7 +50,6 @@ async def configure(
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.networking.error_backoffs = [1, 2, 5, 10]
-    settings.execution.max_workers = ours.api_threads
     settings.scanning.disabled = True
     # kopf only hands events over (its handlers make no API calls), so it may handle
     # many objects at once; an idle per-object worker goes soon, and the Works are
@@ -63,7 +62,7 @@ async def configure(
         Runtime(
             settings=ours,
             kube=Kube(threads=ours.api_threads),
-            backend=Backend(
+            buckets=BucketsSync(
                 url=ours.buckets_url,
                 token=ours.buckets_token,
                 timeout=ours.buckets_timeout,
@@ -83,14 +82,14 @@ async def shutdown(**_: Any) -> None:
     """Close connections on the way out."""
     if CONTROLLER is not None:
         await CONTROLLER.stop()
-        await CONTROLLER.rt.backend.close()
+        await CONTROLLER.rt.buckets.close()
         CONTROLLER.rt.kube.close()
 
 
 @kopf.on.probe(id="buckets")
 async def buckets_reachable(**_: Any) -> bool:
     """Liveness detail: whether buckets answered just now."""
-    return await controller().rt.backend.reachable()
+    return await controller().rt.buckets.reachable()
 
 
 # The index functions are coroutines so that kopf runs them on the event loop: a
@@ -116,12 +115,13 @@ async def child_changed(labels: kopf.Labels, **_: Any) -> None:
         CONTROLLER.saw_child(labels.get(resource.WORK_UID_LABEL))
 
 
-@kopf.on.event(*WORKS)
+# kopf passes its indices by name, which its handler protocol cannot express.
+@kopf.on.event(*WORKS)  # type: ignore[arg-type]
 async def work_changed(
     type: str | None,  # kopf's name for the event type
     body: kopf.Body,
-    jobs_by_work: kopf.Index,
-    pods_by_work: kopf.Index,
+    jobs_by_work: kopf.Index[str, Any],
+    pods_by_work: kopf.Index[str, Any],
     **_: Any,
 ) -> None:
     """A Work was listed, added, changed or deleted: hand it to the controller."""

@@ -76,7 +76,7 @@ def _token_env(
     spec: WorkSpec, settings: OperatorSettings, token_secret: str | None
 ) -> dict[str, Any]:
     if token_secret is not None:  # the attempt's own token (controller/tokens.py)
-        ref = {"name": token_secret, "key": "token"}
+        ref: dict[str, Any] = {"name": token_secret, "key": "token"}
     elif spec.tokenSecretRef is not None:
         ref = {"name": spec.tokenSecretRef.name, "key": spec.tokenSecretRef.key}
     else:

@@ -70,7 +70,7 @@ def _refusal(error: ApiException) -> str:
         return str(error.reason)
 
 
-def summary(error: ApiException) -> str:
+def api_error_line(error: ApiException) -> str:
     """One line for the log: the status code and the apiserver's sentence."""
     return f"{error.status} {_refusal(error)}"
 

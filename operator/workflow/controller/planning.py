@@ -3,7 +3,7 @@
 ``plan`` looks at the Work's spec and status and at the summaries of its Jobs
 and Pods, and returns a ``Plan``: the next status, whether to deposit to
 buckets, which Job to create or delete, which Event to post and how long to
-wait before looking again. The handlers carry a plan out; everything that
+wait before looking again. The reconciler (``reconciler.Look``) carries a plan out; everything that
 decides lives here, where it is tested without a cluster.
 
 Safety rests on two facts: Job names are deterministic per attempt, so a Job
@@ -21,7 +21,13 @@ from typing import Any
 from workflow.controller import conditions as cond
 from workflow.controller.jobs import job_name
 from workflow.controller.observing import STUCK_REASONS, JobView, PodView
-from workflow.controller.resource import FINAL_PHASES, AttemptRecord, WorkSpec, WorkStatus
+from workflow.controller.resource import (
+    FINAL_PHASES,
+    AttemptRecord,
+    ConditionStatus,
+    WorkSpec,
+    WorkStatus,
+)
 from workflow.controller.settings import OperatorSettings
 from workflow.definitions.work import json_size
 
@@ -74,13 +80,15 @@ def _backoff(spec: WorkSpec, settings: OperatorSettings) -> int:
     return settings.backoff_seconds if spec.backoff is None else spec.backoff
 
 
-def _succeeded(status: WorkStatus, state: str, reason: str, message: str, obs: Observed) -> None:
+def _succeeded(
+    status: WorkStatus, state: ConditionStatus, reason: str, message: str, obs: Observed
+) -> None:
     status.conditions = cond.set_condition(
         status.conditions,
         cond.SUCCEEDED,
         state,
         reason,
-        message,  # type: ignore[arg-type]
+        message,
         now=obs.now,
         generation=obs.generation,
     )
@@ -263,7 +271,7 @@ def _follow(
         # own Started event too; one more write per Work would exceed the budget of 8.
         # buckets is told at once: the runner records its start too, but only once its
         # interpreter has started (seconds on a busy node). Both writes are guarded by
-        # attempt, so neither can land over the outcome of the attempt (see Backend.update).
+        # attempt, so neither can land over the outcome of the attempt (see BucketsSync.update).
         return Plan(status=status, sync=True, wait=settings.resync_seconds)
     return Plan(status=status, wait=settings.resync_seconds)
 

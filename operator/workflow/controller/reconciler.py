@@ -28,13 +28,13 @@ from pydantic import ValidationError
 
 from workflow.controller import conditions as cond
 from workflow.controller import tokens
-from workflow.controller.backend import Backend, BackendError
-from workflow.controller.documents import buckets_document
+from workflow.controller.buckets_sync import BucketsSync, BucketsSyncError
 from workflow.controller.faults import crash_point
 from workflow.controller.jobs import build_job
-from workflow.controller.kube import JobRefused, JobTaken, Kube, summary
+from workflow.controller.kube import JobRefused, JobTaken, Kube, api_error_line
 from workflow.controller.planning import Observed, Plan, buckets_id, job_refused, plan
 from workflow.controller.queue import WorkQueue
+from workflow.controller.records import buckets_document
 from workflow.controller.resource import FINAL_PHASES, WorkSpec, WorkStatus
 from workflow.controller.settings import OperatorSettings
 from workflow.controller.tracking import FINALIZER, Tombstones, Tracked, needs_looking
@@ -44,7 +44,8 @@ log = logging.getLogger("workflow.controller")
 
 #: Seconds between looks while another's Job holds the name of the next attempt's Job.
 NAME_TAKEN_WAIT = 2.0
-#: Seconds before a look that raised is tried again, doubling up to the last.
+#: Seconds before a look that raised is tried again: the n-th failure in a row waits the
+#: n-th value, and every failure after the last one waits the last.
 ERROR_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -54,7 +55,7 @@ class Runtime:
 
     settings: OperatorSettings
     kube: Kube
-    backend: Backend
+    buckets: BucketsSync
 
 
 class Controller:
@@ -141,47 +142,47 @@ class Controller:
         delay = ERROR_BACKOFF[min(tracked.errors, len(ERROR_BACKOFF) - 1)]
         tracked.errors += 1
         text = (
-            summary(error)
+            api_error_line(error)
             if isinstance(error, ApiException)
             else f"{type(error).__name__}: {error}"
         )
         log.error(
             "Work %s/%s: look failed (%s); trying again in %.0f s",
             tracked.namespace, tracked.name, text, delay,
-            exc_info=not isinstance(error, (ApiException, BackendError)),
+            exc_info=not isinstance(error, (ApiException, BucketsSyncError)),
         )  # fmt: skip
         self.queue.later(uid, delay)
 
     async def look(self, uid: str) -> None:
-        """Look at Work ``uid`` once and do the next step of its plan."""
+        """Look at Work ``uid`` once and carry out what the plan decides."""
         tracked = self.works.get(uid)
         if tracked is None:
             return
-        steps = Steps(self, tracked)
+        looking = Look(self, tracked)
         if tracked.deleting:
             if tracked.finalized:
-                await steps.cancel()
+                await looking.cancel()
                 await self._release(tracked)
             self._drop(uid)
             return
-        if steps.spec is None:
-            await steps.refuse()
+        if looking.spec is None:
+            await looking.refuse()
             await self._let_go(tracked)
             return
-        unblocked = not tracked.finalized and steps.status.phase not in FINAL_PHASES
+        unblocked = not tracked.finalized and looking.status.phase not in FINAL_PHASES
         if unblocked and not await self._block_deletion(tracked):
             self.queue.later(uid, 1.0)
             return
-        observed = steps.observe(list(self.jobs.get(uid, [])), list(self.pods.get(uid, [])))
-        step = plan(observed, self.rt.settings)
-        await steps.carry_out(step, observed)
+        observed = looking.observe(list(self.jobs.get(uid, [])), list(self.pods.get(uid, [])))
+        decided = plan(observed, self.rt.settings)
+        await looking.carry_out(decided, observed)
         tracked.errors = 0
-        if not step.done:
-            self.queue.later(uid, steps.next_wait(step))
+        if not decided.done:
+            self.queue.later(uid, looking.next_wait(decided))
             return
-        ttl = steps.spec.ttlSecondsAfterFinished
-        if ttl is not None and steps.status.stop is not None:
-            remaining = steps.status.stop + ttl - time.time()
+        ttl = looking.spec.ttlSecondsAfterFinished
+        if ttl is not None and looking.status.stop is not None:
+            remaining = looking.status.stop + ttl - time.time()
             if remaining > 0:
                 if tracked.finalized:
                     await self._release(tracked)
@@ -200,7 +201,11 @@ class Controller:
         (its watch event will bring the new version and another look).
         """
         if tracked.finalizers:
-            add = {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER}
+            add: dict[str, Any] = {
+                "op": "add",
+                "path": "/metadata/finalizers/-",
+                "value": FINALIZER,
+            }
         else:
             add = {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}
         same = {"op": "test", "path": "/metadata/resourceVersion", "value": tracked.version}
@@ -250,17 +255,16 @@ class Controller:
                 try:
                     await self.rt.kube.post_event(tracked.reference(), kind, reason, message)
                 except Exception as error:  # Events are best effort
-                    if isinstance(error, ApiException):
-                        error = summary(error)
+                    shown = api_error_line(error) if isinstance(error, ApiException) else error
                     log.warning("could not post Event %s for Work %s/%s: %s",
-                                reason, tracked.namespace, tracked.name, error)  # fmt: skip
+                                reason, tracked.namespace, tracked.name, shown)  # fmt: skip
 
         task = asyncio.get_running_loop().create_task(post())
         self._posting.add(task)
         task.add_done_callback(self._posting.discard)
 
 
-class Steps:
+class Look:
     """One look at one Work: its spec and status read from the record, the plan carried out."""
 
     def __init__(self, controller: Controller, tracked: Tracked) -> None:
@@ -315,44 +319,44 @@ class Steps:
         )  # fmt: skip
         await self.write_status(status)
 
-    async def carry_out(self, step: Plan, observed: Observed) -> None:
+    async def carry_out(self, decided: Plan, observed: Observed) -> None:
         """Do what the plan says, in an order that is safe to interrupt at any point."""
-        status = step.status
+        status = decided.status
         assert self.spec is not None
-        if step.deposit:
+        if decided.deposit:
             await self.deposit(status, observed)
             return
-        if step.delete_job:
-            await self.rt.kube.delete_job(self.namespace, step.delete_job)
-        if step.create_job is not None:
-            token_secret = await self.write_token(status, step.create_job)
+        if decided.delete_job:
+            await self.rt.kube.delete_job(self.namespace, decided.delete_job)
+        if decided.create_job is not None:
+            token_secret = await self.write_token(status, decided.create_job)
             manifest = build_job(
                 name=self.name, namespace=self.namespace, uid=self.tracked.uid, spec=self.spec,
-                document=self.document(status, attempt=step.create_job),
-                attempt=step.create_job, run_id=self.spec.runId, settings=self.rt.settings,
+                document=self.document(status, attempt=decided.create_job),
+                attempt=decided.create_job, run_id=self.spec.runId, settings=self.rt.settings,
                 token_secret=token_secret,
             )  # fmt: skip
             try:
                 if await self.rt.kube.create_job(manifest):
-                    self.tracked.created[step.create_job] = time.time()
+                    self.tracked.created[decided.create_job] = time.time()
             except JobRefused as error:
                 # The Job is built from the spec, which cannot change now: retrying cannot help.
-                step.events, step.sync = [("Warning", "JobRefused", str(error))], True
-                status = step.status = job_refused(
+                decided.events, decided.sync = [("Warning", "JobRefused", str(error))], True
+                status = decided.status = job_refused(
                     status, self.spec, str(error), now=time.time(),
                     generation=observed.generation, settings=self.rt.settings,
                 )  # fmt: skip
             except JobTaken as error:
                 # Another Work's Job (one deleted under this name, its Job not yet
                 # collected) holds the name: wait for it to go, never adopt it.
-                status = step.status = self.name_taken(str(error), step)
+                status = decided.status = self.name_taken(str(error), decided)
             crash_point("after-job-create")
         if status.resultsTruncated and status.phase in FINAL_PHASES:
             await self.fetch_results(status)
-        if step.sync:
+        if decided.sync:
             await self.sync(status, observed.generation)
             crash_point("after-sync")
-        for kind, reason, message in step.events:
+        for kind, reason, message in decided.events:
             self.controller.post(self.tracked, kind, reason, message)
         if status != self.status:
             if status.phase in FINAL_PHASES:
@@ -379,7 +383,7 @@ class Steps:
         await self.rt.kube.put_secret(secret)
         return str(secret["metadata"]["name"])
 
-    def name_taken(self, problem: str, step: Plan) -> WorkStatus:
+    def name_taken(self, problem: str, decided: Plan) -> WorkStatus:
         """The status while the next attempt's Job name is held by another's Job.
 
         The attempt is not started: the status stays as it was (the attempt
@@ -389,10 +393,10 @@ class Steps:
         status = self.status.model_copy(deep=True)
         status.reason = "JobNameTaken"
         status.message = f"waiting to start the next attempt: {problem}; it is not adopted"
-        step.events = (
+        decided.events = (
             [] if self.status.reason == "JobNameTaken" else [("Warning", "JobNameTaken", problem)]
         )
-        step.wait = NAME_TAKEN_WAIT
+        decided.wait = NAME_TAKEN_WAIT
         return status
 
     def document(self, status: WorkStatus, attempt: int | None = None) -> dict[str, Any]:
@@ -411,8 +415,8 @@ class Steps:
         status.phase = "queued"
         crash_point("before-deposit")
         try:
-            await self.rt.backend.deposit(buckets_document(self.spec, status))
-        except BackendError as error:
+            await self.rt.buckets.deposit(buckets_document(self.spec, status))
+        except BucketsSyncError as error:
             self.tracked.sync_failures += 1
             failed = self.status.model_copy(deep=True)
             failed.message = f"waiting for buckets: {error}"
@@ -436,8 +440,8 @@ class Steps:
         """Write the Work's state to buckets; on failure say so and try again later."""
         ended = any(record.attempt == status.attempt for record in status.history)
         try:
-            written = await self.rt.backend.update(self.document(status), attempt_ended=ended)
-        except BackendError as error:
+            written = await self.rt.buckets.update(self.document(status), attempt_ended=ended)
+        except BucketsSyncError as error:
             self.tracked.sync_failures += 1
             self.log(logging.WARNING, "buckets update failed (%s); will retry", error)
             status.conditions = cond.set_condition(
@@ -461,8 +465,8 @@ class Steps:
         if status.bucketsId is None:
             return
         try:
-            results = await self.rt.backend.results(status.bucketsId)
-        except BackendError:
+            results = await self.rt.buckets.results(status.bucketsId)
+        except BucketsSyncError:
             return
         if isinstance(results, dict) and json_size(results) <= self.rt.settings.results_cap_bytes:
             status.results, status.resultsTruncated, status.resultsBytes = results, None, None
@@ -479,14 +483,14 @@ class Steps:
         self.status = status
         self.tracked.status = status.model_dump_json().encode()
 
-    def next_wait(self, step: Plan) -> float:
+    def next_wait(self, decided: Plan) -> float:
         """Seconds until the next look; buckets retries back off exponentially."""
         synced = cond.get_condition(self.status.conditions, cond.BACKEND_SYNCED)
         if synced is not None and synced.status == "False":
             most = self.rt.settings.sync_backoff_max_seconds
             backoff = min(2.0**self.tracked.sync_failures, most)
-            return backoff if step.wait is None else min(step.wait, backoff)
-        return self.rt.settings.resync_seconds if step.wait is None else step.wait
+            return backoff if decided.wait is None else min(decided.wait, backoff)
+        return self.rt.settings.resync_seconds if decided.wait is None else decided.wait
 
     async def cancel(self) -> None:
         """The Work is being deleted: stop its Job and mark its buckets record."""
@@ -500,6 +504,6 @@ class Steps:
             update={"phase": "failure", "stop": time.time(), "reason": "Deleted"}
         )
         try:
-            await self.rt.backend.update(self.document(status))
-        except BackendError as error:
+            await self.rt.buckets.update(self.document(status))
+        except BucketsSyncError as error:
             self.log(logging.WARNING, "could not mark the deleted Work in buckets: %s", error)

@@ -101,11 +101,15 @@ class WorkSpec(WorkFields):
     )
 
 
+#: The three values of a condition's status (Kubernetes API conventions).
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
 class Condition(BaseModel):
     """A Kubernetes-style condition."""
 
     type: str
-    status: Literal["True", "False", "Unknown"]
+    status: ConditionStatus
     reason: str
     message: str = ""
     lastTransitionTime: str

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from workflow.definitions.secrets import mounted_secrets_dir
 from workflow.worktokens import check_key
 
 
@@ -21,7 +22,7 @@ class OperatorSettings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="WORKFLOW_OPERATOR_",
-        secrets_dir="/run/secrets",
+        secrets_dir=mounted_secrets_dir(),
         extra="ignore",
     )
 

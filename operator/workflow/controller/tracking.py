@@ -115,7 +115,11 @@ class Tombstones:
         self._expire()
 
     def covers(self, uid: str, generation: int | None) -> bool:
-        """Whether an event of this generation predates or is the Work's last write."""
+        """Whether the Work was let go of at exactly this generation (and not long ago).
+
+        An event of that generation is an echo of the controller's own last writes;
+        any other generation (a newer spec) is news, and so is an unknown Work.
+        """
         self._expire()
         entry = self._items.get(uid)
         return entry is not None and entry[0] == generation

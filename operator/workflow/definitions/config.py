@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workflow.definitions.secrets import mounted_secrets_dir
+
 ArchiveStrategy = Literal["bypass", "copy", "delete", "move"]
 
 
@@ -50,7 +52,7 @@ class ArchiveFromEnv(BaseSettings, Archive):
     """``Archive`` with defaults from ``WORKFLOW_CONFIG_ARCHIVE_*`` and ``/run/secrets``."""
 
     model_config = SettingsConfigDict(
-        env_prefix="WORKFLOW_CONFIG_ARCHIVE_", secrets_dir="/run/secrets", extra="ignore"
+        env_prefix="WORKFLOW_CONFIG_ARCHIVE_", secrets_dir=mounted_secrets_dir(), extra="ignore"
     )
 
 
@@ -58,7 +60,7 @@ class ConfigFromEnv(BaseSettings, Config):
     """``Config`` with defaults from ``WORKFLOW_CONFIG_*`` and ``/run/secrets``."""
 
     model_config = SettingsConfigDict(
-        env_prefix="WORKFLOW_CONFIG_", secrets_dir="/run/secrets", extra="ignore"
+        env_prefix="WORKFLOW_CONFIG_", secrets_dir=mounted_secrets_dir(), extra="ignore"
     )
 
     archive: Archive = Field(default_factory=ArchiveFromEnv, description="Archive strategy.")

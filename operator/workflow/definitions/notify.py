@@ -11,6 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workflow.definitions.secrets import mounted_secrets_dir
+
 
 class Slack(BaseModel):
     """Slack notification settings."""
@@ -39,7 +41,7 @@ class SlackFromEnv(BaseSettings, Slack):
     """``Slack`` with defaults from ``WORKFLOW_NOTIFY_SLACK_*`` and ``/run/secrets``."""
 
     model_config = SettingsConfigDict(
-        env_prefix="WORKFLOW_NOTIFY_SLACK_", secrets_dir="/run/secrets", extra="ignore"
+        env_prefix="WORKFLOW_NOTIFY_SLACK_", secrets_dir=mounted_secrets_dir(), extra="ignore"
     )
 
 

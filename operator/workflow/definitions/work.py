@@ -14,6 +14,7 @@ of truth:
 
 from __future__ import annotations
 
+import importlib
 import json
 import warnings
 from pathlib import Path
@@ -33,20 +34,18 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from workflow import DEFAULT_WORKSPACE_PATH, RESULTS_LIMIT_BYTES
+from workflow import DEFAULT_WORKSPACE_PATH, RESULTS_LIMIT_BYTES, TOKEN_VARIABLES
 from workflow.definitions.config import Config, ConfigFromEnv
 from workflow.definitions.notify import Notify, notify_from_env
+from workflow.definitions.secrets import mounted_secrets_dir
 from workflow.definitions.workspace import read_workspace
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # only for annotations: this layer sits below workflow.http
     from workflow.http.context import HTTPContext
 
 Status = Literal["created", "queued", "running", "success", "failure"]
-#: The statuses in lifecycle order; the last two are final.
-STATUSES: tuple[Status, ...] = ("created", "queued", "running", "success", "failure")
 PIPELINE_PATTERN = r"^[A-Za-z0-9-]+$"
 MAX_TIMEOUT = 3 * 24 * 3600
-TOKEN_VARIABLES = ("WORKFLOW_HTTP_TOKEN", "WORKFLOW_TOKEN", "GITHUB_TOKEN", "GITHUB_PAT")
 
 
 def json_size(value: Any) -> int:
@@ -144,7 +143,7 @@ class Work(BaseSettings, WorkDocument):
     model_config = SettingsConfigDict(
         title="Work",
         env_prefix="WORKFLOW_",
-        secrets_dir="/run/secrets",
+        secrets_dir=mounted_secrets_dir(),
         extra="ignore",
         validate_assignment=True,
         populate_by_name=True,
@@ -167,8 +166,8 @@ class Work(BaseSettings, WorkDocument):
         repr=False,
         description="Access token for buckets. Never sent.",
     )
-    # An ``HTTPContext`` (checked by ``_http_is_a_context``; the class is imported
-    # lazily, as ``workflow.http`` imports this package). Never read from the
+    # An ``HTTPContext`` (checked by ``_http_is_a_context``; the class is found
+    # by ``_context_class``, as ``workflow.http`` sits above this layer). Never read from the
     # environment or secrets (``settings_customise_sources``): it is a live object.
     http: Any = Field(
         default=None,
@@ -207,9 +206,7 @@ class Work(BaseSettings, WorkDocument):
     @field_validator("http")
     @classmethod
     def _http_is_a_context(cls, http: Any) -> Any:
-        from workflow.http.context import HTTPContext
-
-        if http is not None and not isinstance(http, HTTPContext):
+        if http is not None and not isinstance(http, _context_class()):
             raise ValueError(
                 f"must be a workflow.http.HTTPContext or None, not {type(http).__name__}"
             )
@@ -279,16 +276,15 @@ class Work(BaseSettings, WorkDocument):
 
     # ------------------------------------------------------------------ buckets
     def _context(self, timeout: float | None, token: SecretStr | str | None) -> HTTPContext:
-        from workflow.http.context import HTTPContext
-
         if token is not None:
             self.token = SecretStr(token) if isinstance(token, str) else token
         if self.http is None:
             options: dict[str, Any] = {"workspace": self.workspace, "token": self.token}
             if timeout is not None:
                 options["timeout"] = timeout
-            self.http = HTTPContext(**options)
-        return self.http
+            self.http = _context_class()(**options)
+        context: HTTPContext = self.http
+        return context
 
     def deposit(
         self,
@@ -318,15 +314,13 @@ class Work(BaseSettings, WorkDocument):
         http: HTTPContext | None = None,
     ) -> Work | None:
         """Claim the most urgent queued Work matching the filters, or None if there is none."""
-        from workflow.http.context import HTTPContext
-
         if http is None:
             options: dict[str, Any] = {}
             if timeout is not None:
                 options["timeout"] = timeout
             if token is not None:
                 options["token"] = token
-            http = HTTPContext(**options)
+            http = _context_class()(**options)
         document = http.buckets.withdraw(
             pipeline=pipeline,
             event=event,
@@ -351,6 +345,19 @@ class Work(BaseSettings, WorkDocument):
         if self.id is None:
             raise ValueError("id: this Work has not been deposited, so there is nothing to delete")
         return self._context(None, None).buckets.delete_ids([self.id])
+
+
+#: The module whose ``HTTPContext`` a Work uses to reach buckets. The definitions
+#: are the lowest layer (the operator's pure modules import them and must not pull
+#: in httpx), so the client above is looked up by name when a Work first talks to
+#: buckets, never imported here.
+CONTEXT_MODULE = "workflow.http.context"
+
+
+def _context_class() -> type[HTTPContext]:
+    """``workflow.http.context.HTTPContext``, imported on first use."""
+    context_class: type[HTTPContext] = importlib.import_module(CONTEXT_MODULE).HTTPContext
+    return context_class
 
 
 def _warn_results(size: int, advice: str) -> None:

@@ -31,17 +31,17 @@ from workflow.http import operations
 from workflow.http.errors import BucketsError, ConfigurationError, InvalidResponse, redact_url
 from workflow.http.exchange import (
     Finished,
-    Outcome,
     Send,
     Sleep,
     Step,
+    StepResult,
     Steps,
     advance,
     check_ping,
     decode,
     transport_error,
 )
-from workflow.http.operations import Call, Plan, UnexpectedReply
+from workflow.http.operations import Call, Operation, UnexpectedReply
 from workflow.http.retrying import Backoff, wait_before_retry
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncBuckets", "Buckets", "TokenAuth"]
@@ -165,18 +165,19 @@ class _Base:
         return self._client.build_request(call.method, call.path, **options)
 
     # The steps of a call (see ``workflow.http.exchange``); the subclasses carry them out.
-    def _steps(self, plan: Plan[T]) -> Steps[T]:
-        """The steps of one operation: each call of its plan, retried as its rule allows."""
+    def _steps(self, operation: Operation[T]) -> Steps[T]:
+        """The steps of one operation: each call of its operation, retried as its rule allows."""
         try:
-            call = next(plan)
+            call = next(operation)
             while True:
                 reply = yield from self._attempts(call)
                 try:
-                    call = plan.send(reply)
+                    call = operation.send(reply)
                 except UnexpectedReply as problem:
                     raise self._unexpected(call, problem) from None
         except StopIteration as done:
-            return done.value
+            result: T = done.value
+            return result
 
     def _attempts(self, call: Call) -> Steps[Any]:
         """``call`` sent until it succeeds or fails for good, with a backoff between tries."""
@@ -220,7 +221,8 @@ class _Base:
     ) -> Steps[httpx.Response]:
         """Send ``request``; its response, or our ``TransportError`` when none came."""
         try:
-            return (yield Send(request, auth))
+            response: httpx.Response = yield Send(request, auth)
+            return response
         except httpx.RequestError as error:
             raise transport_error(request.method, request.url, error, timeout) from None
 
@@ -268,17 +270,17 @@ class Buckets(_Base):
         return client
 
     # ------------------------------------------------------------------ plumbing
-    def _run(self, plan: Plan[T]) -> T:
-        return self._drive(self._steps(plan))
+    def _run(self, operation: Operation[T]) -> T:
+        return self._drive(self._steps(operation))
 
     def _drive(self, steps: Steps[T]) -> T:
         """Carry out ``steps`` in this thread; their result."""
-        outcome: Outcome = None
-        while not isinstance(step := advance(steps, outcome), Finished):
-            outcome = self._carry_out(step)
+        result: StepResult = None
+        while not isinstance(step := advance(steps, result), Finished):
+            result = self._carry_out(step)
         return step.value
 
-    def _carry_out(self, step: Step) -> Outcome:
+    def _carry_out(self, step: Step) -> StepResult:
         if isinstance(step, Sleep):
             time.sleep(step.seconds)
             return None
@@ -431,17 +433,17 @@ class AsyncBuckets(_Base):
         return httpx.AsyncClient(transport=transport, limits=limits, **self._options())
 
     # ------------------------------------------------------------------ plumbing
-    async def _run(self, plan: Plan[T]) -> T:
-        return await self._drive(self._steps(plan))
+    async def _run(self, operation: Operation[T]) -> T:
+        return await self._drive(self._steps(operation))
 
     async def _drive(self, steps: Steps[T]) -> T:
         """Carry out ``steps``, awaiting each send and sleep; their result."""
-        outcome: Outcome = None
-        while not isinstance(step := advance(steps, outcome), Finished):
-            outcome = await self._carry_out(step)
+        result: StepResult = None
+        while not isinstance(step := advance(steps, result), Finished):
+            result = await self._carry_out(step)
         return step.value
 
-    async def _carry_out(self, step: Step) -> Outcome:
+    async def _carry_out(self, step: Step) -> StepResult:
         if isinstance(step, Sleep):
             await asyncio.sleep(step.seconds)
             return None

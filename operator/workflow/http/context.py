@@ -29,15 +29,13 @@ import httpx
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from workflow import DEFAULT_WORKSPACE_PATH
+from workflow import DEFAULT_WORKSPACE_PATH, TOKEN_VARIABLES
+from workflow.definitions.secrets import mounted_secrets_dir
 from workflow.definitions.workspace import read_workspace
 from workflow.http.buckets import DEFAULT_TIMEOUT, Buckets
 from workflow.http.errors import BucketsError, ConfigurationError, Unreachable
 
 __all__ = ["HTTPContext"]
-
-#: Environment variables (and /run/secrets file names) that may hold the token, in order.
-TOKEN_VARIABLES = ("WORKFLOW_HTTP_TOKEN", "WORKFLOW_TOKEN", "GITHUB_TOKEN", "GITHUB_PAT")
 
 
 class HTTPContext(BaseSettings):
@@ -52,7 +50,7 @@ class HTTPContext(BaseSettings):
     model_config = SettingsConfigDict(
         title="HTTPContext",
         env_prefix="WORKFLOW_HTTP_",
-        secrets_dir="/run/secrets",
+        secrets_dir=mounted_secrets_dir(),
         extra="ignore",
         populate_by_name=True,
     )

@@ -126,10 +126,7 @@ class StatusError(BucketsError):
         self.url = redact_url(url)
         self.status_code = status_code
         self.detail = detail
-        try:
-            phrase = httpx.codes(status_code).phrase
-        except ValueError:
-            phrase = "Error"
+        phrase = httpx.codes.get_reason_phrase(status_code) or "Error"
         explanation = f": {detail}" if detail else ""
         super().__init__(
             f"{method} {self.url} was answered with {status_code} {phrase}{explanation}"

@@ -13,7 +13,7 @@ again - is written as a generator of *steps*:
 
 A client's driver only carries out the steps (see ``advance``), so the rules
 cannot drift apart between the two clients. This module holds the steps and
-the pure functions that interpret httpx's outcomes; the generators that
+the pure functions that interpret what httpx gave back; the generators that
 combine them with a client's settings live on the clients' shared base.
 """
 
@@ -30,10 +30,10 @@ from workflow.http.operations import Call
 
 __all__ = [
     "Finished",
-    "Outcome",
     "Send",
     "Sleep",
     "Step",
+    "StepResult",
     "Steps",
     "advance",
     "check_ping",
@@ -69,22 +69,22 @@ class Finished(Generic[T]):
 
 Step = Send | Sleep
 #: What a driver hands back after a step: a response, the error of a failed send, or nothing.
-Outcome = httpx.Response | httpx.RequestError | None
+StepResult = httpx.Response | httpx.RequestError | None
 #: The steps of one call, ending with its result; sent the response to a ``Send``,
 #: ``None`` after a ``Sleep``.
 Steps = Generator[Step, Any, T]
 
 
-def advance(steps: Steps[T], outcome: Outcome) -> Step | Finished[T]:
-    """Give ``steps`` the outcome of its last step; the next step, or ``Finished``.
+def advance(steps: Steps[T], result: StepResult) -> Step | Finished[T]:
+    """Give ``steps`` the result of its last step; the next step, or ``Finished``.
 
-    Errors the steps raise (ours, or a plan's ``ValueError``) pass through to
+    Errors the steps raise (ours, or an operation's ``ValueError``) pass through to
     the driver's caller.
     """
     try:
-        if isinstance(outcome, httpx.RequestError):
-            return steps.throw(outcome)
-        return steps.send(outcome)
+        if isinstance(result, httpx.RequestError):
+            return steps.throw(result)
+        return steps.send(result)
     except StopIteration as done:
         return Finished(done.value)
 

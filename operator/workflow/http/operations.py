@@ -1,6 +1,6 @@
 """The buckets API calls, written once for both the sync and the async client.
 
-Each operation is a generator (a "plan"): it yields the ``Call``s to make, one
+Each operation is a generator (an ``Operation``): it yields the ``Call``s to make, one
 at a time, receives each decoded JSON reply, and returns the operation's
 result. It does no I/O itself, so ``Buckets`` and ``AsyncBuckets`` only differ
 in how they send a ``Call``, and the request shapes of the wire contract live
@@ -21,7 +21,7 @@ from workflow.http.retrying import Replay
 __all__ = [
     "DELETE_CHUNK",
     "Call",
-    "Plan",
+    "Operation",
     "UnexpectedReply",
     "audit",
     "delete_ids",
@@ -63,7 +63,7 @@ class Call:
 
 
 #: An operation: yields calls, receives their decoded replies, returns its result.
-Plan = Generator[Call, Any, T]
+Operation = Generator[Call, Any, T]
 
 
 def document(work: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
@@ -90,7 +90,7 @@ def _match_any(query: dict[str, Any], key: str, values: list[Any]) -> None:
         query[key] = {"$in": values}
 
 
-def _expect(reply: Any, kind: type | tuple[type, ...], what: str) -> Any:
+def _expect(reply: Any, kind: type[T], what: str) -> T:
     if not isinstance(reply, kind):
         raise UnexpectedReply(f"expected {what}, got {type(reply).__name__} {_short(reply)}")
     return reply
@@ -108,7 +108,7 @@ class UnexpectedReply(Exception):
 # --------------------------------------------------------------------------- works
 def deposit(
     works: Sequence[Mapping[str, Any] | BaseModel], return_ids: bool, owner: str | None = None
-) -> Plan[bool | list[str]]:
+) -> Operation[bool | list[str]]:
     documents = [document(work) for work in works]
     if not documents:
         return [] if return_ids else True
@@ -158,14 +158,16 @@ def withdraw_filter(
     return query
 
 
-def withdraw(query: dict[str, Any]) -> Plan[dict[str, Any] | None]:
+def withdraw(query: dict[str, Any]) -> Operation[dict[str, Any] | None]:
     reply = yield Call("POST", "/work/withdraw", Replay.NEVER, body=query, empty_ok=True)
     if not reply:
         return None
     return _expect(reply, dict, "a work object or null")
 
 
-def update(works: Sequence[Mapping[str, Any] | BaseModel], guarded: bool = False) -> Plan[bool]:
+def update(
+    works: Sequence[Mapping[str, Any] | BaseModel], guarded: bool = False
+) -> Operation[bool]:
     documents = [document(work) for work in works]
     if not documents:
         return True
@@ -180,14 +182,14 @@ def update(works: Sequence[Mapping[str, Any] | BaseModel], guarded: bool = False
     return bool(reply)
 
 
-def get(work_id: str) -> Plan[dict[str, Any]]:
+def get(work_id: str) -> Operation[dict[str, Any]]:
     if not work_id:
         raise ValueError("get needs the id of a work")
     reply = yield Call("GET", f"/work/{quote(work_id, safe='')}", Replay.ALWAYS)
     return _expect(reply, dict, "a work object")
 
 
-def delete_ids(ids: Iterable[str]) -> Plan[bool]:
+def delete_ids(ids: Iterable[str]) -> Operation[bool]:
     id_list = [str(i) for i in ids]
     if not id_list:
         return False
@@ -207,7 +209,7 @@ def delete_many(
     parent: str | None,
     force: bool,
     limit: int | None,
-) -> Plan[bool]:
+) -> Operation[bool]:
     query: dict[str, Any] = {"pipeline": pipeline}
     if status:
         query["status"] = status
@@ -232,7 +234,7 @@ def view(
     projection: Mapping[str, Any] | None,
     skip: int,
     limit: int | None,
-) -> Plan[list[dict[str, Any]]]:
+) -> Operation[list[dict[str, Any]]]:
     body = {
         "query": dict(query),
         "projection": {**(projection or {}), "_id": False},
@@ -244,13 +246,13 @@ def view(
 
 
 # --------------------------------------------------------------------------- status
-def status(pipeline: str | None) -> Plan[dict[str, Any]]:
+def status(pipeline: str | None) -> Operation[dict[str, Any]]:
     path = f"/status/details/{quote(pipeline, safe='')}" if pipeline else "/status"
     reply = yield Call("GET", path, Replay.ALWAYS)
     return _expect(reply, dict, "an object of counts")
 
 
-def pipelines() -> Plan[list[str]]:
+def pipelines() -> Operation[list[str]]:
     reply = yield Call("GET", "/status/pipelines", Replay.ALWAYS)
     return _expect(reply, list, "a list of pipeline names")
 
@@ -259,13 +261,13 @@ def pipelines() -> Plan[list[str]]:
 AUDITS = (("failed", "/audit/failed"), ("expired", "/audit/expired"), ("stale", "/audit/stale/7.0"))
 
 
-def audit() -> Plan[dict[str, Any]]:
+def audit() -> Operation[dict[str, Any]]:
     counts: dict[str, Any] = {}
     for name, path in AUDITS:
         counts[name] = yield Call("GET", path, Replay.ALWAYS)
     return counts
 
 
-def version() -> Plan[Any]:
+def version() -> Operation[Any]:
     reply = yield Call("GET", "/version", Replay.ALWAYS)
     return reply

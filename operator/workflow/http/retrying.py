@@ -70,7 +70,7 @@ class Backoff:
         at ``maximum``: growing, bounded, and spread so that many clients that
         failed together do not come back together.
         """
-        ceiling = min(self.maximum, self.initial * 2 ** (retry - 1))
+        ceiling = min(self.maximum, self.initial * 2.0 ** (retry - 1))
         return ceiling / 2 + uniform() * ceiling / 2
 
 

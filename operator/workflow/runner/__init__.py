@@ -4,3 +4,5 @@
 an ``Outcome``; ``lifecycle`` takes a Work through one attempt (status, times,
 buckets updates, the termination message). Nothing here needs Kubernetes.
 """
+
+__all__: list[str] = []  # the modules are the surface; the package re-exports nothing

@@ -55,9 +55,8 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflow import RESULTS_LIMIT_BYTES
+from workflow import RESULTS_LIMIT_BYTES, TOKEN_VARIABLES, WORKFLOW_TOKEN_VARIABLES
 from workflow.definitions.work import WorkFields
-from workflow.http.context import TOKEN_VARIABLES
 
 __all__ = [
     "OUTPUT_LIMIT_BYTES",
@@ -103,14 +102,11 @@ except (OSError, AttributeError):
 _PR_SET_PDEATHSIG = 1
 
 
-#: Variables that name the buckets token only: never passed on to a Work's process.
-_WORKFLOW_TOKEN_VARIABLES = ("WORKFLOW_HTTP_TOKEN", "WORKFLOW_TOKEN")
-
-
 def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a Work's process: the runner's, less the buckets token.
 
-    ``WORKFLOW_HTTP_TOKEN`` and ``WORKFLOW_TOKEN`` are always dropped, and any
+    ``WORKFLOW_TOKEN_VARIABLES`` (named for workflow, so they hold only the
+    buckets token) are always dropped, and any
     other variable holding the token the runner sends to buckets (the first of
     ``TOKEN_VARIABLES`` that is set, as ``HTTPContext`` reads them). A
     ``GITHUB_TOKEN`` that is not the buckets token is the Work's own and stays.
@@ -120,7 +116,7 @@ def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str
     return {
         name: value
         for name, value in environ.items()
-        if name not in _WORKFLOW_TOKEN_VARIABLES and (token is None or value != token)
+        if name not in WORKFLOW_TOKEN_VARIABLES and (token is None or value != token)
     }
 
 
@@ -138,7 +134,7 @@ def hide_from_children() -> bool:
     """
     if _prctl is None:
         return False
-    return _prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+    return bool(_prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
 
 
 def _die_with_parent() -> None:
@@ -440,7 +436,7 @@ def _run_command(
         stderr = _Tail(process.stderr, OUTPUT_LIMIT_BYTES, _binary(sys.stderr) if echo else None)
         ended = _wait(process, time.monotonic() + limit, grace, cancel)
         code = _exit_code(process.returncode)
-        captured = {
+        captured: dict[str, Any] = {
             "args": command,
             "stdout": stdout.text(),
             "stderr": stderr.text(),

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from workflow.buckets.bodies import MAX_DEPTH, BodyError, count_values, parse_json
-from workflow.buckets.documents import StoredWork, new_id, prepare_deposit, validate_works
+from workflow.buckets.documents import new_id, prepare_deposit, validate_works
 from workflow.definitions.work import WorkDocument
 
 WORK = {"pipeline": "sample", "site": "local", "user": "ada", "command": ["true"]}
@@ -142,13 +142,11 @@ def test_stored_works_ignore_the_servers_own_environment(monkeypatch: pytest.Mon
     assert partial["config"]["archive"]["plots"] == "bypass"
 
 
-def test_the_validation_model_keeps_the_work_documents_fields_and_rules() -> None:
-    assert issubclass(StoredWork, WorkDocument)
-    assert StoredWork.model_fields.keys() == WorkDocument.model_fields.keys()
-    stored = StoredWork.model_validate(WORK).model_dump(mode="json")
+def test_deposits_are_validated_with_the_work_documents_fields_and_rules() -> None:
+    [stored] = validate_works([WORK], for_update=False)
     assert stored.keys() == WorkDocument.model_validate(WORK).model_dump(mode="json").keys()
-    with pytest.raises(ValueError, match="Extra inputs are not permitted"):
-        StoredWork.model_validate({**WORK, "notify": {"slack": {"typo": 1}}})
+    with pytest.raises(BodyError, match="Extra inputs are not permitted"):
+        validate_works([{**WORK, "notify": {"slack": {"typo": 1}}}], for_update=False)
 
 
 def test_deposits_get_fresh_ids_unless_they_bring_their_own() -> None:

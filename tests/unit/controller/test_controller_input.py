@@ -26,7 +26,7 @@ def work(uid: str = "u-1", generation: int = 1, **status: Any) -> dict[str, Any]
 
 def controller() -> Controller:
     # saw_work and saw_child make no calls: no cluster or buckets behind the runtime.
-    rt = Runtime(settings=OperatorSettings(), kube=None, backend=None)  # type: ignore[arg-type]
+    rt = Runtime(settings=OperatorSettings(), kube=None, buckets=None)  # type: ignore[arg-type]
     return Controller(rt, workers=1)
 
 

@@ -14,8 +14,8 @@ import json
 
 import httpx
 
-from workflow.controller.backend import Backend
-from workflow.controller.documents import merge_outcome
+from workflow.controller.buckets_sync import BucketsSync
+from workflow.controller.records import merge_outcome
 
 PRODUCTS = [f"/data/out-{n}.h5" for n in range(300)]
 
@@ -68,7 +68,7 @@ def test_the_operators_own_outputs_win_over_the_stored_ones():
     assert merged is not None and merged["results"] == {"n": 2} and merged["products"] == ["/b"]
 
 
-def test_the_backend_reads_then_writes_the_merged_record():
+def test_the_buckets_sync_reads_then_writes_the_merged_record():
     sent: list[dict] = []
     stored = doc(status="success", results={"n": 7}, products=PRODUCTS)
 
@@ -81,14 +81,14 @@ def test_the_backend_reads_then_writes_the_merged_record():
         return httpx.Response(405, json={"detail": "no"})
 
     async def scenario() -> tuple[bool, bool]:
-        backend = Backend(
+        sync = BucketsSync(
             url="http://buckets.test", token=None, timeout=5, transport=httpx.MockTransport(handler)
         )
         try:
-            skipped = await backend.update(doc(status="running", results=None), attempt_ended=False)
-            written = await backend.update(doc(status="success", results={"n": 7}, products=None))
+            skipped = await sync.update(doc(status="running", results=None), attempt_ended=False)
+            written = await sync.update(doc(status="success", results={"n": 7}, products=None))
         finally:
-            await backend.close()
+            await sync.close()
         return skipped, written
 
     skipped, written = asyncio.run(scenario())

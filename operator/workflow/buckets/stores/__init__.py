@@ -1,7 +1,13 @@
 """Where buckets keeps works: one interface (``Store``), an SQLite and a PostgreSQL store."""
 
-from workflow.buckets.settings import BucketsSettings
+from __future__ import annotations
+
+import typing
+
 from workflow.buckets.stores.base import COUNT_KEYS, StaleWorksError, Store, UnknownWorksError
+
+if typing.TYPE_CHECKING:
+    from workflow.buckets.settings import BucketsSettings
 
 
 def make_store(settings: BucketsSettings) -> Store:

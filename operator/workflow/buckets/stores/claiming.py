@@ -24,6 +24,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 log = logging.getLogger("workflow.buckets")
 
@@ -66,7 +67,7 @@ class Claims:
         return await future
 
     def _launch(self, key: Hashable, lane: _Lane) -> None:
-        batch = []
+        batch: list[Any] = []
         while lane.waiting and len(batch) < self.max_batch:
             future = lane.waiting.popleft()
             if not future.done():

@@ -369,8 +369,9 @@ class SQLiteStore(Store):
         return await self._read(select)
 
     async def counts(self, pipeline: str | None = None) -> dict[str, int]:
+        params: tuple[str, ...] = ()
         if pipeline is None:
-            sql, params = "SELECT status, count(*) FROM works GROUP BY status", ()
+            sql = "SELECT status, count(*) FROM works GROUP BY status"
         else:
             sql = "SELECT status, count(*) FROM works WHERE pipeline = ? GROUP BY status"
             params = (pipeline,)

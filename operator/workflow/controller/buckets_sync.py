@@ -1,8 +1,9 @@
 """buckets as the operator uses it: deposit, update and read one record.
 
 A thin layer over the async buckets client that turns every failure into
-``BackendError`` with a human sentence, so the handlers have one thing to
-catch and one message to show in the ``BackendSynced`` condition.
+``BucketsSyncError`` with a human sentence, so the handlers have one thing to
+catch and one message to show in the ``BackendSynced`` condition (whose
+name, public in the Work's status, predates this module's).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from workflow.controller.documents import merge_outcome
+from workflow.controller.records import merge_outcome
 from workflow.http.buckets import AsyncBuckets
 from workflow.http.errors import BucketsError, Conflict, NotFound
 
@@ -20,11 +21,11 @@ from workflow.http.errors import BucketsError, Conflict, NotFound
 OWNER = "kubernetes-operator"
 
 
-class BackendError(Exception):
+class BucketsSyncError(Exception):
     """buckets could not be reached or refused the request."""
 
 
-class Backend:
+class BucketsSync:
     """The operator's connection to buckets."""
 
     def __init__(
@@ -42,7 +43,7 @@ class Backend:
         try:
             await self._client.deposit([document], return_ids=True, owner=OWNER)
         except BucketsError as error:
-            raise BackendError(str(error)) from error
+            raise BucketsSyncError(str(error)) from error
 
     async def update(self, document: dict[str, Any], *, attempt_ended: bool = True) -> bool:
         """Write ``document`` over the record, keeping what only the runner could send.
@@ -68,7 +69,7 @@ class Backend:
         except Conflict:
             return False
         except BucketsError as error:
-            raise BackendError(str(error)) from error
+            raise BucketsSyncError(str(error)) from error
         return True
 
     async def results(self, work_id: str) -> Any:
@@ -76,7 +77,7 @@ class Backend:
         try:
             document = await self._client.get(work_id)
         except BucketsError as error:
-            raise BackendError(str(error)) from error
+            raise BucketsSyncError(str(error)) from error
         return (document or {}).get("results")
 
     async def reachable(self) -> bool:
