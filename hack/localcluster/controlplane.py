@@ -20,7 +20,8 @@ or ``$WORKFLOW_CLUSTER_DIR``)::
     etcd/               etcd data (kept across down/up; ``down --purge`` drops it)
     logs/*.log          one log per component
     kubelet/            the process kubelet's pods: container logs and files
-    node/               the real node: containerd, CNI, kubelet root and configuration
+    (the real node's containerd, CNI, kubelet root and configuration live under
+    /var/lib/workflow-node/<hash of this directory>: see realnode.py)
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ class Layout:
 
     @property
     def node(self) -> realnode.NodeLayout:
-        return realnode.NodeLayout(root=self.root / "node")
+        return realnode.NodeLayout.of(self.root)
 
     @property
     def admin_kubeconfig(self) -> Path:
@@ -886,6 +887,7 @@ def down(root: Path | None = None, *, purge: bool = False, progress: Progress = 
         state = _read_state(layout)
         _stop_all(layout, state, progress)
     if purge:
+        shutil.rmtree(layout.node.root, ignore_errors=True)
         shutil.rmtree(layout.root, ignore_errors=True)
         progress(f"removed {layout.root}")
     else:

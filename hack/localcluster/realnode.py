@@ -22,8 +22,11 @@ Four things this kind of machine needs that a normal node does not:
   host services (buckets, the apiserver) use ``hostNetwork``, and the node's
   resolver file names 127.0.0.1 so pods never ask the machine's resolver.
 
-Everything lives under ``<cluster dir>/node``; containers run in the cgroup
-subtree ``/workflow-node-<hash>`` of every controller. ``cleanup`` stops
+Everything lives under ``/var/lib/workflow-node/<hash>`` (``$WORKFLOW_NODE_DIR``),
+the hash being that of the cluster directory: Unix socket paths must stay under
+108 bytes however deep the cluster directory is, and containerd's snapshots want
+a real disk. Containers run in the cgroup subtree ``/workflow-node-<hash>`` of
+every controller. ``cleanup`` stops
 containers and shims, unmounts what the kubelet and containerd mounted, and
 removes the cgroups: ``down`` calls it, and so does the next ``up`` after a
 crash.
@@ -63,11 +66,24 @@ class NodeError(Exception):
     """The real node could not be prepared, started or cleaned."""
 
 
+def _digest(cluster_root: Path) -> str:
+    return hashlib.sha256(str(cluster_root.resolve()).encode()).hexdigest()[:8]
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class NodeLayout:
-    """Paths of the real node inside one cluster directory."""
+    """Paths of the real node of one cluster directory."""
 
     root: Path
+    #: Names the node's cgroup subtree.
+    digest: str
+
+    @classmethod
+    def of(cls, cluster_root: Path) -> NodeLayout:
+        """The node of the cluster in ``cluster_root``: short paths, one per cluster."""
+        base = Path(os.environ.get("WORKFLOW_NODE_DIR") or "/var/lib/workflow-node")
+        digest = _digest(cluster_root)
+        return cls(root=base / digest, digest=digest)
 
     @property
     def containerd_root(self) -> Path:
@@ -108,8 +124,7 @@ class NodeLayout:
     @property
     def cgroup_root(self) -> str:
         """The node's cgroup subtree, unique per cluster directory."""
-        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:8]
-        return f"/workflow-node-{digest}"
+        return f"/workflow-node-{self.digest}"
 
 
 def check_tools() -> None:

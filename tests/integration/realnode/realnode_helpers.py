@@ -6,6 +6,8 @@ import json
 import subprocess
 from typing import Any
 
+from localcluster.realnode import NodeLayout
+
 #: Tags ``hack/image`` gives the images it imports into the node.
 IMAGE = "localhost/workflow:dev"
 BUSYBOX_IMAGE = "localhost/busybox:workflow"
@@ -15,7 +17,7 @@ IMAGE_UID = 10001
 
 def node_containers(cluster: Any, namespace: str) -> list[dict[str, Any]]:
     """The containers containerd holds for pods of ``namespace`` (running or not)."""
-    socket = cluster.root / "node" / "containerd" / "containerd.sock"
+    socket = NodeLayout.of(cluster.root).socket
     listed = subprocess.run(
         ["ctr", "--address", str(socket), "-n", "k8s.io", "containers", "ls", "-q"],
         capture_output=True, text=True, check=True, timeout=30,

@@ -60,7 +60,7 @@ def alive(pid: int) -> bool:
 
 def test_a_crashed_node_is_cleaned_by_the_next_up_and_down_leaves_nothing(tmp_path: Path):
     root = tmp_path / "crashing"
-    node = NodeLayout(root=root / "node")
+    node = NodeLayout.of(root)
     info = up(root, node="containerd", progress=print)
     try:
         cluster = Cluster(info)
@@ -92,4 +92,4 @@ def test_a_crashed_node_is_cleaned_by_the_next_up_and_down_leaves_nothing(tmp_pa
         down(root, purge=True, progress=print)
     after = leftovers(node)
     assert after == {"processes": [], "mounts": [], "cgroups": []}, after
-    assert not root.exists()
+    assert not root.exists() and not node.root.exists()

@@ -67,7 +67,9 @@ def test_during_a_run_kubectl_buckets_and_the_public_client_all_say_running(
     assert record["attempt"] == 1 and record["start"], record
     upstream = upstream_view(workflow_core, workspace, work_id, home)
     assert upstream["status"] == "running", upstream
-    assert upstream["attempt"] == 1 and upstream["start"] == record["start"]
+    # The operator records the pod's start (whole seconds) as soon as it runs; the
+    # runner then records its own, a moment later: both are this attempt's start.
+    assert upstream["attempt"] == 1 and abs(upstream["start"] - record["start"]) < 10
 
     done = real_works.wait_phase("steady", "success", "failure", timeout=120)
     assert done["status"]["phase"] == "success", done["status"]
