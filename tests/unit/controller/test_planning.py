@@ -172,6 +172,32 @@ def test_history_keeps_the_containers_exit_code_when_the_runner_could_not_report
     assert (record.exitCode, record.reason) == (137, "Killed")
 
 
+def test_a_child_killed_under_a_memory_limit_is_recorded_as_oom_killed():
+    # The runner saw its Work's process die of SIGKILL; the kubelet says why: OOMKilled.
+    summary = {"status": "failure", "reason": "Killed", "exitCode": 137,
+               "message": "the command was killed by SIGKILL (exit code 137)"}  # fmt: skip
+    status = deposited(attempt=1, job="w-a1", phase="running")
+    step = plan(
+        observe(
+            status,
+            jobs=[job(1, "Failed", "BackoffLimitExceeded")],
+            pods=[pod(1, "Failed", summary, exit_code=1, terminated_reason="OOMKilled")],
+        ),
+        SETTINGS,
+    )
+    record = step.status.history[-1]
+    assert (record.exitCode, record.reason) == (137, "OOMKilled")
+    without_oom = plan(
+        observe(
+            status,
+            jobs=[job(1, "Failed", "BackoffLimitExceeded")],
+            pods=[pod(1, "Failed", summary, exit_code=1, terminated_reason="Error")],
+        ),
+        SETTINGS,
+    )
+    assert without_oom.status.history[-1].reason == "Killed"
+
+
 def test_a_failed_attempt_with_retries_left_waits_the_backoff_then_runs_again():
     status = deposited(attempt=1, job="w-a1", phase="running")
     failed = plan(
