@@ -24,7 +24,7 @@ from typing import Any
 
 from bench import kube, services
 from bench.harness import Figure, Options, Report, phase
-from bench.operating import apply_crd
+from bench.operating import apply_crd, job_body
 from bench.operator_throughput import _bare_jobs, _works
 
 NAME = "realnode_throughput"
@@ -35,31 +35,21 @@ UID = 10001
 
 def container_job_body(name: str) -> dict[str, Any]:
     """A bare Job whose pod runs ``true`` in the project's image, set up as a Work pod is."""
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name},
-        "spec": {
-            "backoffLimit": 0,
-            "template": {
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "hostNetwork": True,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": UID,
-                                        "seccompProfile": {"type": "RuntimeDefault"}},
-                    "containers": [{
-                        "name": "work", "image": IMAGE, "imagePullPolicy": "Never",
-                        "command": ["true"],
-                        "securityContext": {"readOnlyRootFilesystem": True,
-                                            "allowPrivilegeEscalation": False,
-                                            "capabilities": {"drop": ["ALL"]}},
-                    }],
-                }
-            },
-        },
-    }  # fmt: skip
+    body = job_body(name)
+    pod = body["spec"]["template"]["spec"]
+    pod.update(
+        enableServiceLinks=False,
+        hostNetwork=True,
+        securityContext={"runAsNonRoot": True, "runAsUser": UID,
+                         "seccompProfile": {"type": "RuntimeDefault"}},
+    )  # fmt: skip
+    pod["containers"][0].update(
+        image=IMAGE,
+        imagePullPolicy="Never",
+        securityContext={"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+                         "capabilities": {"drop": ["ALL"]}},
+    )  # fmt: skip
+    return body
 
 
 OPERATOR_ENV = {
