@@ -157,8 +157,14 @@ def watch(kubeconfig: Path, names: list[str], timeout: float = 240) -> dict[str,
                 works.get(n, {}).get("status", {}).get("phase") in ("success", "failure")
                 for n in names
             ):
-                return works
+                break
             time.sleep(0.5)
+        else:
+            works = {}
+    if not console.is_terminal:
+        console.line()  # off a terminal, Live leaves its last line unterminated
+    if works:
+        return works
     raise SystemExit(f"the Works did not finish within {timeout} s; see .demo/operator.log")
 
 
